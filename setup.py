@@ -1,0 +1,30 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="gethp2p",
+    version="0.1.0",
+    description="go-ethereum's p2p stack (discv4, RLPx, devp2p, dialer, server, NAT) ported to Python",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="LGPL-3.0-or-later",
+    packages=find_packages(include=["p2p", "p2p.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "coincurve>=18",
+        "ecdsa>=0.18",
+        "cryptography>=41",
+        "safe-pysha3>=1.0.4",
+        "rlp>=3",
+        "plyvel>=1.5",
+        "python-snappy>=0.6",
+    ],
+    extras_require={
+        "test": ["pytest>=7", "hypothesis>=6"],
+    },
+    entry_points={
+        "console_scripts": [
+            "bootnode=p2p.cmd.bootnode:main",
+            "p2pnode=p2p.cmd.p2pnode:main",
+        ],
+    },
+)
