@@ -166,7 +166,7 @@ class _CoincurveBackend:
 
     def verify(self, pub: bytes, hash32: bytes, sig64: bytes) -> bool:
         try:
-            key = self._cc.PublicKey(pub)
+            key = self._cc.PublicKey(b"\x04" + pub)
         except Exception:
             return False
         r = int.from_bytes(sig64[:32], "big")
