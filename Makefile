@@ -23,3 +23,7 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
+
+.PHONY: geth-map
+geth-map: $(STAMP)
+	$(PY) tools/geth_map.py

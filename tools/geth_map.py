@@ -1,0 +1,245 @@
+"""Cross-reference geth's Go functions with their Python twins.
+
+``python tools/geth_map.py`` writes ``docs/GETH_MAP.md``: for every Go function
+and method listed in ``tools/geth_names.tsv`` (the ported geth files), the
+Python twin (module, qualified name, line), or the reason recorded in
+``tools/geth_map_reasons.tsv`` why it has none. ``--check`` only reports the
+Go names that have neither and exits 1 if there are any; the test suite runs it.
+
+Twins are found by name: Go ``MixedCase`` becomes ``snake_case``
+(``Table.ReadRandomNodes`` -> method ``read_random_nodes`` of class ``Table``,
+``newDialState`` -> ``new_dial_state``, ``TestTable_pingReplace`` ->
+``test_table_ping_replace``); ``String``/``Error`` methods become ``__str__``.
+Receiver types match classes ignoring case and underscores (``dialstate`` ->
+``DialState``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import fnmatch
+import os
+import re
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NAMES = os.path.join(ROOT, "tools", "geth_names.tsv")
+REASONS = os.path.join(ROOT, "tools", "geth_map_reasons.tsv")
+OUT = os.path.join(ROOT, "docs", "GETH_MAP.md")
+
+# Go file -> the Python files searched for its twins, in order.
+_SPECIAL = {
+    "p2p/netutil/toobig_notwindows.go": ["p2p/netutil/error.py", "p2p/netutil/net.py"],
+    "event/feed.go": ["p2p/event.py"],
+    "event/subscription.go": ["p2p/event.py"],
+    "event/feed_test.go": ["tests/test_event.py"],
+    "event/subscription_test.go": ["tests/test_event.py"],
+    "crypto/ecies/ecies.go": ["p2p/crypto/ecies.py"],
+    "crypto/ecies/params.go": ["p2p/crypto/ecies.py"],
+    "crypto/ecies/ecies_test.go": ["tests/crypto/test_ecies.py"],
+    "crypto/crypto.go": ["p2p/crypto/__init__.py"],
+    "crypto/signature_cgo.go": ["p2p/crypto/__init__.py"],
+    "crypto/crypto_test.go": ["tests/crypto/test_crypto.py"],
+    "crypto/signature_test.go": ["tests/crypto/test_signature.py"],
+}
+
+_METHOD_ALIASES = {
+    "String": ["__str__", "__repr__", "string"],
+    "Error": ["__str__", "error"],
+    "Close": ["close"],
+}
+
+
+def snake(name: str) -> str:
+    parts = []
+    for piece in name.split("_"):
+        if not piece:
+            continue
+        s = re.sub(r"([A-Z]{2,})s(?=[A-Z]|$)", lambda m: m.group(1).capitalize() + "s", piece)
+        s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", s)
+        s = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s)
+        parts.append(s.lower())
+    return "_".join(parts)
+
+
+def _norm(name: str) -> str:
+    return name.replace("_", "").lower()
+
+
+def python_files(go_file: str) -> list:
+    if go_file in _SPECIAL:
+        return _SPECIAL[go_file]
+    d, base = os.path.split(go_file)
+    stem = base[:-3]
+    if stem.endswith("_test"):
+        sub = d[len("p2p"):].strip("/")
+        return [os.path.join("tests", sub, "test_%s.py" % stem[:-5]).replace("\\", "/")]
+    return ["%s/%s.py" % (d, stem)]
+
+
+class PyIndex:
+    """Top-level functions, classes and their methods of one Python file, with lines."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.functions = {}
+        self.classes = {}  # normalized class name -> (name, line, {method: line})
+        full = os.path.join(ROOT, path)
+        if not os.path.exists(full):
+            self.exists = False
+            return
+        self.exists = True
+        tree = ast.parse(open(full, encoding="utf-8").read(), path)
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                self.functions[node.name] = node.lineno
+            elif isinstance(node, ast.ClassDef):
+                methods = {}
+                for sub in node.body:
+                    if isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                        methods[sub.name] = sub.lineno
+                    elif isinstance(sub, ast.Assign):
+                        for t in sub.targets:
+                            if isinstance(t, ast.Name):
+                                methods.setdefault(t.id, sub.lineno)
+                self.classes.setdefault(_norm(node.name), (node.name, node.lineno, methods))
+                # test classes group test functions: index their methods as functions too
+                if node.name.startswith("Test"):
+                    for m, line in methods.items():
+                        self.functions.setdefault(m, line)
+            elif isinstance(node, ast.Assign):
+                for t in node.targets:
+                    if isinstance(t, ast.Name):
+                        self.functions.setdefault(t.id, node.lineno)
+
+    def find(self, receiver: str, name: str):
+        """Return (qualified python name, line) or None."""
+        if receiver:
+            cls = self.classes.get(_norm(receiver))
+            if cls is None:
+                return None
+            cname, _, methods = cls
+            candidates = [snake(name)] + _METHOD_ALIASES.get(name, [])
+            if name[:1].islower():
+                candidates.append("_" + snake(name))
+            for c in candidates:
+                if c in methods:
+                    return "%s.%s" % (cname, c), methods[c]
+            for m, line in methods.items():
+                if _norm(m) == _norm(name):
+                    return "%s.%s" % (cname, m), line
+            return None
+        s = snake(name)
+        for c in (s, "_" + s):
+            if c in self.functions:
+                return c, self.functions[c]
+        for f, line in self.functions.items():
+            if _norm(f) == _norm(name):
+                return f, line
+        # Go constructors and types that became classes: newFoo -> Foo
+        cls = self.classes.get(_norm(name))
+        if cls is not None:
+            return cls[0], cls[1]
+        return None
+
+
+def load_names():
+    rows = []
+    for line in open(NAMES, encoding="utf-8"):
+        if line.startswith("#") or not line.strip():
+            continue
+        go_file, go_line, qual = line.rstrip("\n").split("\t")
+        receiver, _, name = qual.rpartition(".")
+        rows.append((go_file, int(go_line), receiver, name))
+    return rows
+
+
+def load_reasons():
+    reasons = []
+    if os.path.exists(REASONS):
+        for line in open(REASONS, encoding="utf-8"):
+            if line.startswith("#") or not line.strip():
+                continue
+            go_file, qual, reason = line.rstrip("\n").split("\t", 2)
+            reasons.append((go_file, qual, reason))
+    return reasons
+
+
+def reason_for(reasons, go_file, qual):
+    for f, q, r in reasons:
+        if fnmatch.fnmatchcase(go_file, f) and fnmatch.fnmatchcase(qual, q):
+            return r
+    return None
+
+
+def build():
+    indexes = {}
+    reasons = load_reasons()
+    result = []
+    for go_file, go_line, receiver, name in load_names():
+        qual = "%s.%s" % (receiver, name) if receiver else name
+        found = None
+        for py in python_files(go_file):
+            idx = indexes.get(py) or indexes.setdefault(py, PyIndex(py))
+            hit = idx.find(receiver, name)
+            if hit:
+                found = (py, hit[0], hit[1])
+                break
+        reason = None if found else reason_for(reasons, go_file, qual)
+        result.append((go_file, go_line, qual, found, reason))
+    return result
+
+
+def write_markdown(result, path=OUT):
+    lines = [
+        "# geth ↔ gethp2p map",
+        "",
+        "Generated by `make geth-map` (`tools/geth_map.py`) from the code; do not edit by hand.",
+        "For every Go function and method of the ported geth files: its Python twin, or why it has none.",
+        "",
+    ]
+    by_file = {}
+    for row in result:
+        by_file.setdefault(row[0], []).append(row)
+    total = len(result)
+    twins = sum(1 for r in result if r[3])
+    lines.append("%d Go functions and methods: %d with a Python twin, %d with a reason, %d missing." % (
+        total, twins, sum(1 for r in result if r[4]), sum(1 for r in result if not r[3] and not r[4])))
+    lines.append("")
+    for go_file, rows in by_file.items():
+        lines.append("## %s" % go_file)
+        lines.append("")
+        lines.append("| Go | line | Python | where |")
+        lines.append("|---|---|---|---|")
+        for _, go_line, qual, found, reason in rows:
+            if found:
+                py, pyname, pyline = found
+                lines.append("| `%s` | %d | `%s` | [%s:%d](../%s#L%d) |" % (qual, go_line, pyname, py, pyline, py, pyline))
+            elif reason:
+                lines.append("| `%s` | %d | — | %s |" % (qual, go_line, reason))
+            else:
+                lines.append("| `%s` | %d | **missing** | |" % (qual, go_line))
+        lines.append("")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--check", action="store_true", help="list Go names with neither twin nor reason")
+    args = ap.parse_args(argv)
+    result = build()
+    missing = [r for r in result if not r[3] and not r[4]]
+    if args.check:
+        for go_file, go_line, qual, _, _ in missing:
+            print("%s:%d %s has no Python twin and no reason" % (go_file, go_line, qual))
+        print("%d of %d Go names missing" % (len(missing), len(result)))
+        return 1 if missing else 0
+    write_markdown(result)
+    print("wrote %s (%d names, %d missing)" % (os.path.relpath(OUT, ROOT), len(result), len(missing)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
