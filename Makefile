@@ -15,7 +15,15 @@ $(STAMP): setup.py
 
 install: $(STAMP)
 
-test: $(STAMP)
+# The interop tests drive an independent devp2p implementation (ethereumjs, pinned in
+# tests/interop/package.json). Without npm they skip, except in CI where they must run.
+INTEROP := tests/interop/node_modules/.installed-stamp
+$(INTEROP): tests/interop/package.json tests/interop/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  cd tests/interop && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed-stamp; \
+	else echo "npm not found: the interop tests will be skipped"; fi
+
+test: $(STAMP) $(INTEROP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)
