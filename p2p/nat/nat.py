@@ -1,0 +1,348 @@
+"""Port mapping on the local Internet gateway (port of geth's p2p/nat/nat.go).
+
+An :class:`Interface` maps a port of this machine to a port of the gateway's
+Internet-facing address. Three mechanisms exist: :class:`ExtIP` (the user says
+which address is ours and mapped the ports by hand), UPnP (``natupnp``) and
+NAT-PMP (``natpmp``). :func:`parse` turns the ``--nat`` flag value into one of
+them and :func:`map` keeps a mapping alive in its own thread.
+
+Addresses are ``ipaddress.IPv4Address`` / ``IPv6Address`` objects (Go's
+``net.IP``); durations are seconds (Go's ``time.Duration``).
+
+Discovery of a gateway (``Any()``, ``UPnP()``, ``PMP()`` without an address)
+runs on a background thread started when the value is created; the methods
+called meanwhile wait for it (bounded by a timeout), so callers get an
+Interface at once as in geth.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import queue
+import threading
+
+from p2p.log import get_logger
+
+__all__ = [
+    "Interface", "NATError", "parse", "MAP_TIMEOUT", "MAP_UPDATE_INTERVAL",
+    "ExtIP", "extIP", "Any", "UPnP", "PMP", "autodisc", "start_autodisc",
+    "AUTODISC_WAIT_TIMEOUT", "parse_ip",
+]
+# `map` is exported by the package (p2p.nat.map) but kept out of __all__ so
+# that a star import never shadows the builtin.
+
+log = get_logger("p2p.nat")
+
+
+class NATError(Exception):
+    """A port mapping operation failed (no gateway, refused mapping, bad reply...)."""
+
+
+class Interface:
+    """A mechanism that maps local ports to ports reachable from the Internet.
+
+    ``protocol`` is ``"TCP"`` or ``"UDP"`` (any case). ``name`` is a display
+    name that some mechanisms show in the gateway's UI. A mapping lapses on
+    the gateway after ``lifetime`` seconds unless it is added again.
+    Failures raise :class:`NATError` (or ``OSError`` for socket errors).
+    """
+
+    def add_mapping(self, protocol: str, ext_port: int, int_port: int, name: str, lifetime: float) -> None:
+        raise NotImplementedError
+
+    def delete_mapping(self, protocol: str, ext_port: int, int_port: int) -> None:
+        raise NotImplementedError
+
+    def external_ip(self):
+        """The gateway's Internet-facing address (an ipaddress object)."""
+        raise NotImplementedError
+
+    def __str__(self) -> str:
+        """Name of the mechanism, for logs."""
+        raise NotImplementedError
+
+
+def parse_ip(s):
+    """Go's ``net.ParseIP``: an ipaddress object, or None if ``s`` is not an IP.
+
+    IPv4-mapped IPv6 addresses come back as IPv4.
+    """
+    if isinstance(s, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
+        ip = s
+    else:
+        if not s or "%" in s:
+            return None
+        try:
+            ip = ipaddress.ip_address(s)
+        except ValueError:
+            return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def parse(spec: str):
+    """Parse a NAT mechanism description (the ``--nat`` flag).
+
+    Mechanism names are case-insensitive:
+
+    - ``""``, ``"none"``, ``"off"``: ``None`` (no mapping)
+    - ``"extip:77.12.33.4"`` (or ``ip:``): the machine is reachable on that address
+    - ``"any"`` (``auto``, ``on``): whichever of UPnP and NAT-PMP is found first
+    - ``"upnp"``: UPnP
+    - ``"pmp"`` (``natpmp``, ``nat-pmp``): NAT-PMP, gateway auto-detected
+    - ``"pmp:192.168.0.1"``: NAT-PMP with the given gateway
+
+    Raises ``ValueError`` with geth's messages for anything else.
+    """
+    parts = spec.split(":", 1)
+    mech = parts[0].lower()
+    ip = None
+    if len(parts) > 1:
+        ip = parse_ip(parts[1])
+        if ip is None:
+            raise ValueError("invalid IP address")
+    if mech in ("", "none", "off"):
+        return None
+    if mech in ("any", "auto", "on"):
+        return Any()
+    if mech in ("extip", "ip"):
+        if ip is None:
+            raise ValueError("missing IP address")
+        return ExtIP(ip)
+    if mech == "upnp":
+        return UPnP()
+    if mech in ("pmp", "natpmp", "nat-pmp"):
+        return PMP(ip)
+    raise ValueError('unknown mechanism "%s"' % parts[0])
+
+
+# Go: mapTimeout, mapUpdateInterval. Seconds.
+MAP_TIMEOUT = 20 * 60
+MAP_UPDATE_INTERVAL = 15 * 60
+
+
+def map(m: Interface, c: threading.Event, protocol: str, ext_port: int, int_port: int, name: str,
+        update_interval: float = MAP_UPDATE_INTERVAL, lifetime: float = MAP_TIMEOUT) -> None:
+    """Add a port mapping on ``m`` and keep it alive until ``c`` is set.
+
+    Meant to be the body of its own thread. The mapping is added with a
+    ``lifetime`` (20 minutes) and added again every ``update_interval``
+    (15 minutes); when ``c`` is set it is deleted and the function returns.
+    Errors are logged, never raised.
+    """
+    mlog = log.new(proto=protocol, extport=ext_port, intport=int_port, interface=m)
+    try:
+        try:
+            m.add_mapping(protocol, ext_port, int_port, name, lifetime)
+        except Exception as err:  # any mechanism failure: log and keep trying
+            mlog.debug("Couldn't add port mapping", err=err)
+        else:
+            mlog.info("Mapped network port")
+        # The refresh timer is the wait timeout on the quit event.
+        while not c.wait(update_interval):
+            mlog.trace("Refreshing port mapping")
+            try:
+                m.add_mapping(protocol, ext_port, int_port, name, lifetime)
+            except Exception as err:
+                mlog.debug("Couldn't add port mapping", err=err)
+    finally:
+        mlog.debug("Deleting port mapping")
+        try:
+            m.delete_mapping(protocol, ext_port, int_port)
+        except Exception as err:
+            mlog.debug("Couldn't delete port mapping", err=err)
+
+
+class ExtIP(Interface):
+    """The machine is reachable on a known external address; ports were mapped by hand.
+
+    The mapping methods succeed without doing anything. (Go has the
+    constructor ``ExtIP`` and the type ``extIP``; here one class is both.)
+    """
+
+    __slots__ = ("ip",)
+
+    def __init__(self, ip):
+        if ip is None:
+            raise ValueError("IP must not be None")
+        parsed = parse_ip(ip)
+        if parsed is None:
+            raise ValueError("invalid IP address %r" % (ip,))
+        self.ip = parsed
+
+    def external_ip(self):
+        return self.ip
+
+    def __str__(self):
+        return "ExtIP(%s)" % self.ip
+
+    __repr__ = __str__
+
+    def add_mapping(self, protocol, ext_port, int_port, name, lifetime):
+        return None
+
+    def delete_mapping(self, protocol, ext_port, int_port):
+        return None
+
+    def __eq__(self, other):
+        return isinstance(other, ExtIP) and other.ip == self.ip
+
+    def __hash__(self):
+        return hash(self.ip)
+
+
+extIP = ExtIP  # the Go type name
+
+
+def Any(ssdp_addr=None, pmp_gateways=None, pmp_port=None, timeout=None):
+    """A mapper using whichever of UPnP and NAT-PMP answers first on the LAN.
+
+    The keyword arguments point discovery elsewhere (tests use loopback fakes):
+    ``ssdp_addr`` is the SSDP multicast (host, port), ``pmp_gateways`` the
+    candidate NAT-PMP gateways (default: :func:`natpmp.potential_gateways`),
+    ``pmp_port`` their port, ``timeout`` scales the discovery timeouts.
+    """
+    from p2p.nat import natpmp, natupnp
+
+    upnp_kw = _discover_kwargs(ssdp_addr=ssdp_addr, search_timeout=timeout)
+    pmp_kw = _discover_kwargs(gateways=pmp_gateways, port=pmp_port, timeout=timeout)
+
+    def doit():
+        # Run both discoveries; the first one that finds something wins.
+        found = queue.Queue(maxsize=2)
+        threads = [
+            threading.Thread(target=lambda: found.put(_safe(natupnp.discover_upnp, **upnp_kw)),
+                             name="nat.Any.discoverUPnP", daemon=True),
+            threading.Thread(target=lambda: found.put(_safe(natpmp.discover_pmp, **pmp_kw)),
+                             name="nat.Any.discoverPMP", daemon=True),
+        ]
+        for t in threads:
+            t.start()
+        for _ in range(len(threads)):
+            c = found.get()
+            if c is not None:
+                return c
+        return None
+
+    return start_autodisc("UPnP or NAT-PMP", doit)
+
+
+def UPnP(ssdp_addr=None, search_timeout=None, soap_timeout=None):
+    """A mapper using UPnP; the gateway is found with an SSDP search.
+
+    ``ssdp_addr`` defaults to the SSDP multicast group 239.255.255.250:1900.
+    """
+    from p2p.nat import natupnp
+
+    kw = _discover_kwargs(ssdp_addr=ssdp_addr, search_timeout=search_timeout, soap_timeout=soap_timeout)
+    return start_autodisc("UPnP", lambda: natupnp.discover_upnp(**kw))
+
+
+def PMP(gateway=None, port=None, gateways=None, timeout=None):
+    """A mapper using NAT-PMP.
+
+    With a ``gateway`` address that router is used directly; without one,
+    the candidates (``gateways``, default :func:`natpmp.potential_gateways`)
+    are probed and the first that answers is used. ``port`` is the NAT-PMP
+    port (5351).
+    """
+    from p2p.nat import natpmp
+
+    if gateway is not None:
+        gw = parse_ip(gateway)
+        if gw is None:
+            raise ValueError("invalid IP address")
+        kw = _discover_kwargs(port=port, timeout=timeout)
+        return natpmp.pmp(gw, natpmp.Client(gw, **kw))
+    kw = _discover_kwargs(gateways=gateways, port=port, timeout=timeout)
+    return start_autodisc("NAT-PMP", lambda: natpmp.discover_pmp(**kw))
+
+
+def _discover_kwargs(**kw):
+    return {k: v for k, v in kw.items() if v is not None}
+
+
+def _safe(fn, **kw):
+    """Run a discovery function; any unexpected error means "nothing found"."""
+    try:
+        return fn(**kw)
+    except Exception as err:
+        log.debug("NAT discovery failed", err=err)
+        return None
+
+
+# How long a call on an autodisc waits for discovery to finish (seconds).
+# Discovery is itself bounded (SSDP wait, HTTP and NAT-PMP timeouts), so this
+# only guards against a stuck gateway.
+AUTODISC_WAIT_TIMEOUT = 30.0
+
+
+class autodisc(Interface):
+    """A mechanism still being discovered.
+
+    Discovery (``doit``) runs once on a background thread started at
+    creation. The Interface methods wait for it, up to ``wait_timeout``
+    seconds, then act on the discovered mechanism, or raise
+    :class:`NATError` if none was found.
+    """
+
+    def __init__(self, what, doit, wait_timeout=AUTODISC_WAIT_TIMEOUT):
+        self.what = what  # kind of mechanism being discovered, for errors and logs
+        self.doit = doit
+        self.wait_timeout = wait_timeout
+        self.mu = threading.Lock()
+        self.found = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="nat.autodisc", daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        try:
+            found = self.doit()
+        except Exception as err:
+            log.debug("NAT discovery failed", what=self.what, err=err)
+            found = None
+        with self.mu:
+            self.found = found
+        self._done.set()
+
+    def add_mapping(self, protocol, ext_port, int_port, name, lifetime):
+        self.wait()
+        return self.found.add_mapping(protocol, ext_port, int_port, name, lifetime)
+
+    def delete_mapping(self, protocol, ext_port, int_port):
+        self.wait()
+        return self.found.delete_mapping(protocol, ext_port, int_port)
+
+    def external_ip(self):
+        self.wait()
+        return self.found.external_ip()
+
+    def __str__(self):
+        with self.mu:
+            if self.found is None:
+                return self.what
+            return str(self.found)
+
+    __repr__ = __str__
+
+    def wait(self, timeout=None):
+        """Block until discovery is done; raise NATError if nothing was found."""
+        if not self._done.wait(self.wait_timeout if timeout is None else timeout):
+            raise NATError("%s discovery timed out" % self.what)
+        if self.found is None:
+            raise NATError("no %s router discovered" % self.what)
+
+    def done(self) -> bool:
+        """True once discovery has finished (found or not)."""
+        return self._done.is_set()
+
+    def join(self, timeout=None):
+        """Wait for the discovery thread to end (tests and clean shutdown)."""
+        self._thread.join(timeout)
+
+
+def start_autodisc(what, doit, wait_timeout=AUTODISC_WAIT_TIMEOUT):
+    """Return an Interface that discovers its mechanism with ``doit`` in the background."""
+    return autodisc(what, doit, wait_timeout)
