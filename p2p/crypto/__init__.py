@@ -425,7 +425,7 @@ def from_ecdsa(priv) -> bytes:
 
 def unmarshal_pubkey(pub: bytes) -> PublicKey:
     """Public key from the 65-byte uncompressed encoding ``0x04 || X || Y``."""
-    if len(pub) != 65 or pub[0] != 4:
+    if not pub or len(pub) != 65 or pub[0] != 4:  # None is treated like geth's nil slice
         raise CryptoError("invalid secp256k1 public key")
     x = int.from_bytes(pub[1:33], "big")
     y = int.from_bytes(pub[33:], "big")
@@ -522,6 +522,8 @@ def sign(hash32: bytes, prv: PrivateKey) -> bytes:
 
 def verify_signature(pubkey: bytes, hash32: bytes, signature: bytes) -> bool:
     """Check a 64-byte ``[R || S]`` signature against a 33- or 65-byte public key."""
+    if not signature or not hash32 or not pubkey:  # None is treated like geth's nil slice
+        return False
     if len(signature) != 64 or len(hash32) != 32:
         return False
     if len(pubkey) == 65 and pubkey[0] == 4:
@@ -537,7 +539,7 @@ def verify_signature(pubkey: bytes, hash32: bytes, signature: bytes) -> bool:
 
 
 def decompress_pubkey(pubkey: bytes) -> PublicKey:
-    if len(pubkey) != 33:
+    if not pubkey or len(pubkey) != 33:  # None is treated like geth's nil slice
         raise CryptoError("invalid compressed public key length")
     return PublicKey(_backend.decompress(pubkey))
 
