@@ -1,0 +1,391 @@
+"""The persistent node database of discovery v4 (port of geth's p2p/discover/database.go).
+
+Nodes seen by discovery, and when they last pinged / ponged us, are kept in a
+LevelDB (plyvel) with geth's key layout:
+
+* ``version``                     -- zig-zag varint of the database version
+* ``n:<64-byte id>:discover``     -- RLP ``[ip, udp, tcp, id]`` of the node
+* ``n:<id>:discover:lastping``    -- varint Unix time of the last ping received
+* ``n:<id>:discover:lastpong``    -- varint Unix time of the last pong received
+* ``n:<id>:discover:findfail``    -- varint count of failed findnode requests
+
+An empty path gives an "in memory" database: a LevelDB in a temporary directory
+that is removed on close, so there is only one code path.
+
+Times are Unix seconds (ints), as geth stores them. Functions that need the
+current time take it as an optional ``now`` argument.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import tempfile
+import threading
+import time
+
+import plyvel
+import rlp
+
+from p2p.discover.node import Node, NodeID, _to_ip
+from p2p.log import get_logger
+
+__all__ = [
+    "NodeDB", "new_node_db", "make_key", "split_key", "nodeDBNilNodeID", "nodeDBNodeExpiration",
+    "nodeDBCleanupCycle", "nodeDBVersion", "nodeDBVersionKey", "nodeDBItemPrefix",
+    "nodeDBDiscoverRoot", "nodeDBDiscoverPing", "nodeDBDiscoverPong", "nodeDBDiscoverFindFails",
+    "encode_node", "decode_node",
+]
+
+log = get_logger("p2p.discover")
+
+nodeDBNilNodeID = NodeID()          # stands for "no node": its keys are the bare field
+nodeDBNodeExpiration = 24 * 3600.0  # seconds after which an unseen node is dropped
+nodeDBCleanupCycle = 3600.0         # seconds between runs of the expirer
+nodeDBVersion = 5
+
+nodeDBVersionKey = b"version"
+nodeDBItemPrefix = b"n:"
+
+nodeDBDiscoverRoot = ":discover"
+nodeDBDiscoverPing = nodeDBDiscoverRoot + ":lastping"
+nodeDBDiscoverPong = nodeDBDiscoverRoot + ":lastpong"
+nodeDBDiscoverFindFails = nodeDBDiscoverRoot + ":findfail"
+
+_ROOT_B = nodeDBDiscoverRoot.encode()
+_ID_LEN = 64
+
+
+# ---------------------------------------------------------------------------
+# Varints (Go's encoding/binary PutVarint / Varint: zig-zag, then LEB128)
+
+
+def put_varint(n: int) -> bytes:
+    ux = (n << 1) ^ (n >> 63)  # zig-zag for int64
+    ux &= 0xFFFFFFFFFFFFFFFF
+    out = bytearray()
+    while ux >= 0x80:
+        out.append((ux & 0x7F) | 0x80)
+        ux >>= 7
+    out.append(ux)
+    return bytes(out)
+
+
+def varint(buf: bytes):
+    """Decode a zig-zag varint: ``(value, bytes read)``; read <= 0 on error, as in Go."""
+    x = 0
+    s = 0
+    for i, b in enumerate(buf):
+        if i >= 10:
+            return 0, -(i + 1)  # overflow
+        if b < 0x80:
+            if i == 9 and b > 1:
+                return 0, -(i + 1)
+            ux = x | (b << s)
+            v = ux >> 1
+            if ux & 1:
+                v = ~v
+            return v, i + 1
+        x |= (b & 0x7F) << s
+        s += 7
+    return 0, 0
+
+
+# ---------------------------------------------------------------------------
+# Node records
+
+
+def encode_node(node: Node) -> bytes:
+    """RLP of a node as geth stores it: ``[ip (4/16 bytes or empty), udp, tcp, id]``."""
+    ip = node.ip.packed if node.ip is not None else b""
+    return rlp.encode([ip, node.udp, node.tcp, bytes(node.id)])
+
+
+def _decode_uint16(b: bytes) -> int:
+    if len(b) > 2 or (len(b) > 0 and b[0] == 0):
+        raise ValueError("invalid uint16 %r" % b)
+    return int.from_bytes(b, "big")
+
+
+def decode_node(blob: bytes) -> Node:
+    """Inverse of encode_node; raises ValueError (or rlp's DecodingError) on bad input."""
+    items = rlp.decode(blob)
+    if not isinstance(items, list) or len(items) < 4:
+        raise ValueError("node record must be a list of 4 items")
+    ip, udp, tcp, id = items[:4]
+    if not all(isinstance(x, bytes) for x in (ip, udp, tcp, id)):
+        raise ValueError("node record items must be strings")
+    if len(id) != _ID_LEN:
+        raise ValueError("invalid node ID length %d" % len(id))
+    return Node(_to_ip(ip), _decode_uint16(udp), _decode_uint16(tcp), NodeID(id))
+
+
+# ---------------------------------------------------------------------------
+# Keys
+
+
+def make_key(id: bytes, field: str) -> bytes:
+    """The database key of ``field`` for node ``id`` (the bare field for the nil ID)."""
+    if id == nodeDBNilNodeID:
+        return field.encode()
+    return nodeDBItemPrefix + bytes(id) + field.encode()
+
+
+def split_key(key: bytes):
+    """Inverse of make_key: ``(NodeID, field)``."""
+    if not key.startswith(nodeDBItemPrefix):
+        return nodeDBNilNodeID, key.decode("utf-8", "replace")
+    item = key[len(nodeDBItemPrefix):]
+    id = item[:_ID_LEN]
+    if len(id) != _ID_LEN:
+        return nodeDBNilNodeID, key.decode("utf-8", "replace")
+    return NodeID(id), item[_ID_LEN:].decode("utf-8", "replace")
+
+
+# ---------------------------------------------------------------------------
+# The database
+
+
+def new_node_db(path: str, version: int, self_id) -> "NodeDB":
+    """Open (or create) the node database at ``path``; "" gives an in-memory one."""
+    if not path:
+        return _new_memory_node_db(self_id)
+    return _new_persistent_node_db(path, version, self_id)
+
+
+def _new_memory_node_db(self_id) -> "NodeDB":
+    # geth uses goleveldb's memory storage; a temporary directory keeps one code path.
+    tmp = tempfile.mkdtemp(prefix="nodedb-")
+    try:
+        db = plyvel.DB(tmp, create_if_missing=True)
+    except Exception:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return NodeDB(db, self_id, tmpdir=tmp)
+
+
+def _new_persistent_node_db(path: str, version: int, self_id) -> "NodeDB":
+    try:
+        db = plyvel.DB(path, create_if_missing=True, max_open_files=64)
+    except plyvel.CorruptionError:
+        plyvel.repair_db(path)
+        db = plyvel.DB(path, create_if_missing=True, max_open_files=64)
+    # The stored nodes belong to one protocol version: flush them all on a mismatch.
+    current_ver = put_varint(version)
+    blob = db.get(nodeDBVersionKey)
+    if blob is None:
+        try:
+            db.put(nodeDBVersionKey, current_ver)
+        except Exception:
+            db.close()
+            raise
+    elif blob != current_ver:
+        db.close()
+        shutil.rmtree(path)
+        return _new_persistent_node_db(path, version, self_id)
+    return NodeDB(db, self_id)
+
+
+class NodeDB:
+    """geth's ``nodeDB``: node records and their ping/pong/findnode bookkeeping."""
+
+    def __init__(self, lvl, self_id, tmpdir=None):
+        self.lvl = lvl                       # the plyvel.DB
+        self.self = NodeID(self_id) if self_id is not None else nodeDBNilNodeID
+        self._tmpdir = tmpdir                # removed on close (in-memory databases)
+        self._runner_lock = threading.Lock()  # sync.Once for the expirer
+        self._expirer = None
+        self._quit = threading.Event()
+        self._closed = False
+
+    # -- integers --------------------------------------------------------
+
+    def fetch_int64(self, key: bytes) -> int:
+        """The varint stored under ``key``, 0 if missing or malformed."""
+        try:
+            blob = self.lvl.get(key)
+        except RuntimeError:  # database closed
+            return 0
+        if blob is None:
+            return 0
+        val, read = varint(blob)
+        if read <= 0:
+            return 0
+        return val
+
+    def store_int64(self, key: bytes, n: int) -> None:
+        self.lvl.put(key, put_varint(int(n)))
+
+    # -- nodes -----------------------------------------------------------
+
+    def node(self, id) -> Node | None:
+        """The stored node with the given ID, or None."""
+        try:
+            blob = self.lvl.get(make_key(id, nodeDBDiscoverRoot))
+        except RuntimeError:
+            return None
+        if blob is None:
+            return None
+        try:
+            return decode_node(blob)
+        except Exception as err:
+            log.error("Failed to decode node RLP", err=err)
+            return None
+
+    def update_node(self, node: Node) -> None:
+        """Insert or replace a node record."""
+        self.lvl.put(make_key(node.id, nodeDBDiscoverRoot), encode_node(node))
+
+    def delete_node(self, id) -> None:
+        """Delete every entry of a node."""
+        prefix = make_key(id, "")
+        with self.lvl.write_batch() as wb:
+            with self.lvl.iterator(prefix=prefix, include_value=False) as it:
+                for key in it:
+                    wb.delete(key)
+
+    # -- expiry ----------------------------------------------------------
+
+    def ensure_expirer(self) -> None:
+        """Start the expirer thread, once. Call it after the table is seeded."""
+        with self._runner_lock:
+            if self._expirer is not None or self._closed:
+                return
+            self._expirer = threading.Thread(target=self._expirer_loop,
+                                             name="discover.nodeDB.expirer", daemon=True)
+            self._expirer.start()
+
+    def _expirer_loop(self):
+        # The ticker is the timeout of the quit Event's wait.
+        while not self._quit.wait(nodeDBCleanupCycle):
+            try:
+                self.expire_nodes()
+            except Exception as err:
+                log.error("Failed to expire nodedb items", err=err)
+
+    def expire_nodes(self, now: float | None = None) -> None:
+        """Delete nodes whose last pong is older than nodeDBNodeExpiration (and self)."""
+        if now is None:
+            now = time.time()
+        threshold = now - nodeDBNodeExpiration
+        expired = []
+        with self.lvl.iterator(prefix=nodeDBItemPrefix, include_value=False) as it:
+            for key in it:
+                if self._quit.is_set():
+                    return
+                id, field = split_key(key)
+                if field != nodeDBDiscoverRoot:
+                    continue
+                if id != self.self:
+                    if self.last_pong_received(id) > threshold:
+                        continue
+                expired.append(id)
+        for id in expired:
+            self.delete_node(id)
+
+    # -- bookkeeping -----------------------------------------------------
+
+    def last_ping_received(self, id) -> int:
+        """Unix time of the last ping from the node (0 if never)."""
+        return self.fetch_int64(make_key(id, nodeDBDiscoverPing))
+
+    def update_last_ping_received(self, id, instance: float) -> None:
+        self.store_int64(make_key(id, nodeDBDiscoverPing), int(instance))
+
+    def last_pong_received(self, id) -> int:
+        """Unix time of the last pong from the node (0 if never)."""
+        return self.fetch_int64(make_key(id, nodeDBDiscoverPong))
+
+    def has_bond(self, id, now: float | None = None) -> bool:
+        """Whether the node answered a ping within nodeDBNodeExpiration."""
+        if now is None:
+            now = time.time()
+        return now - self.last_pong_received(id) < nodeDBNodeExpiration
+
+    def update_last_pong_received(self, id, instance: float) -> None:
+        self.store_int64(make_key(id, nodeDBDiscoverPong), int(instance))
+
+    def find_fails(self, id) -> int:
+        """Number of findnode requests the node failed to answer in a row."""
+        return self.fetch_int64(make_key(id, nodeDBDiscoverFindFails))
+
+    def update_find_fails(self, id, fails: int) -> None:
+        self.store_int64(make_key(id, nodeDBDiscoverFindFails), fails)
+
+    # -- seeds -----------------------------------------------------------
+
+    def query_seeds(self, n: int, max_age: float, now: float | None = None, rand=None) -> list:
+        """Up to ``n`` random nodes that ponged within ``max_age`` seconds (self excluded)."""
+        if now is None:
+            now = time.time()
+        rng = rand or random
+        nodes = []
+        seen = set()
+        id = bytearray(_ID_LEN)
+        with self.lvl.iterator() as it:
+            seeks = 0
+            while len(nodes) < n and seeks < n * 5:
+                seeks += 1
+                # Seek to a random entry. The first byte moves forward by a random amount
+                # each time so that very small databases get all their nodes hit.
+                ctr = id[0]
+                id[:] = rng.getrandbits(_ID_LEN * 8).to_bytes(_ID_LEN, "big")
+                id[0] = (ctr + id[0] % 16) & 0xFF
+                it.seek(make_key(bytes(id), nodeDBDiscoverRoot))
+                node = _next_node(it)
+                if node is None:
+                    id[0] = 0
+                    continue  # iterator exhausted
+                if node.id == self.self:
+                    continue
+                if now - self.last_pong_received(node.id) > max_age:
+                    continue
+                if node.id in seen:
+                    continue  # duplicate
+                seen.add(node.id)
+                nodes.append(node)
+        return nodes
+
+    # -- lifecycle -------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop the expirer and close the database (removing an in-memory one)."""
+        with self._runner_lock:
+            if self._closed:
+                return
+            self._closed = True
+            expirer = self._expirer
+        self._quit.set()
+        if expirer is not None:
+            expirer.join()
+        self.lvl.close()
+        if self._tmpdir is not None:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _next_node(it):
+    """The next node record at or after the iterator's position, or None."""
+    for key, value in it:
+        id, field = split_key(key)
+        if field != nodeDBDiscoverRoot:
+            continue
+        try:
+            return decode_node(value)
+        except Exception as err:
+            log.warn("Failed to decode node RLP", id=id, err=err)
+            continue
+    return None
+
+
+# geth's name for the type
+nodeDB = NodeDB

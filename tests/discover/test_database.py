@@ -1,0 +1,294 @@
+"""Tests for p2p.discover.database (twins of geth's database_test.go, plus extras)."""
+
+import os
+import random
+import threading
+import time
+
+import plyvel
+import pytest
+import rlp
+from hypothesis import given, settings, strategies as st
+
+from p2p.discover import database as dbmod
+from p2p.discover.database import (
+    NodeDB, decode_node, encode_node, make_key, new_node_db, nodeDBNodeExpiration,
+    nodeDBVersion, put_varint, split_key, varint,
+)
+from p2p.discover.node import NodeID, must_hex_id, new_node
+
+TAIL = ("d9d65c4552b5eb43d5ad55a2ee3f56c6cbc1c64a5c8d659f51fcd51bace243"
+        "51232b8d7821617d2b29b54b81cdefb9b3e9c37d7fd5f63270bcc9e1a6f6a439")
+
+
+def hid(prefix):
+    return must_hex_id("0x" + prefix + TAIL)
+
+
+NODE_DB_KEY_TESTS = [
+    (NodeID(), "version", bytes([0x76, 0x65, 0x72, 0x73, 0x69, 0x6f, 0x6e])),
+    (hid("1d"), ":discover",
+     bytes([0x6e, 0x3a]) + bytes(hid("1d")) + bytes([0x3a, 0x64, 0x69, 0x73, 0x63, 0x6f, 0x76, 0x65, 0x72])),
+]
+
+
+def test_node_db_keys():
+    for i, (id, field, key) in enumerate(NODE_DB_KEY_TESTS):
+        assert make_key(id, field) == key, "make test %d" % i
+        sid, sfield = split_key(key)
+        assert sid == id, "split test %d: id mismatch" % i
+        assert sfield == field, "split test %d: field mismatch" % i
+
+
+@pytest.fixture
+def memdb():
+    db = new_node_db("", nodeDBVersion, NodeID())
+    yield db
+    db.close()
+
+
+def test_node_db_int64(memdb):
+    tests = [(b"\x01", 1), (b"\x02", 2), (b"\x03", 3)]
+    for i in range(len(tests)):
+        memdb.store_int64(tests[i][0], tests[i][1])
+        for j in range(len(tests)):
+            num = memdb.fetch_int64(tests[j][0])
+            if j <= i:
+                assert num == tests[j][1], "test %d, item %d" % (i, j)
+            else:
+                assert num == 0, "test %d, item %d" % (i, j)
+
+
+def test_node_db_fetch_store(memdb):
+    node = new_node(hid("1d"), bytes([192, 168, 0, 1]), 30303, 30303)
+    inst = time.time()
+    num = 314
+
+    assert memdb.last_ping_received(node.id) == 0
+    memdb.update_last_ping_received(node.id, inst)
+    assert memdb.last_ping_received(node.id) == int(inst)
+
+    assert memdb.last_pong_received(node.id) == 0
+    memdb.update_last_pong_received(node.id, inst)
+    assert memdb.last_pong_received(node.id) == int(inst)
+
+    assert memdb.find_fails(node.id) == 0
+    memdb.update_find_fails(node.id, num)
+    assert memdb.find_fails(node.id) == num
+
+    assert memdb.node(node.id) is None
+    memdb.update_node(node)
+    stored = memdb.node(node.id)
+    assert stored is not None
+    assert stored == node
+    assert (stored.ip, stored.udp, stored.tcp, stored.id, stored.sha) == \
+        (node.ip, node.udp, node.tcp, node.id, node.sha)
+
+
+def _seed_query_nodes(now):
+    return [
+        # too old a pong
+        (new_node(hid("84"), bytes([127, 0, 0, 3]), 30303, 30303), now - 3 * 3600),
+        # the local node
+        (new_node(hid("57"), bytes([127, 0, 0, 3]), 30303, 30303), now - 4),
+        # these should be returned
+        (new_node(hid("22"), bytes([127, 0, 0, 1]), 30303, 30303), now - 2),
+        (new_node(hid("44"), bytes([127, 0, 0, 2]), 30303, 30303), now - 3),
+        (new_node(hid("e2"), bytes([127, 0, 0, 3]), 30303, 30303), now - 1),
+    ]
+
+
+def test_node_db_seed_query():
+    now = time.time()
+    seeds_in = _seed_query_nodes(now)
+    db = new_node_db("", nodeDBVersion, seeds_in[1][0].id)
+    try:
+        for node, pong in seeds_in:
+            db.update_node(node)
+            db.update_last_pong_received(node.id, pong)
+        seeds = db.query_seeds(len(seeds_in) * 2, 3600.0, now=now, rand=random.Random(1))
+        have = {s.id for s in seeds}
+        want = {n.id for n, _ in seeds_in[2:]}
+        assert len(seeds) == len(want)
+        assert have == want
+    finally:
+        db.close()
+
+
+def test_node_db_persistency(tmp_path):
+    path = str(tmp_path / "database")
+    test_key, test_int = b"somekey", 314
+
+    db = new_node_db(path, nodeDBVersion, NodeID())
+    db.store_int64(test_key, test_int)
+    db.close()
+
+    db = new_node_db(path, nodeDBVersion, NodeID())
+    assert db.fetch_int64(test_key) == test_int
+    db.close()
+
+    db = new_node_db(path, nodeDBVersion + 1, NodeID())
+    assert db.fetch_int64(test_key) == 0
+    db.close()
+
+
+def _expiration_nodes(now):
+    return [
+        (new_node(hid("01"), bytes([127, 0, 0, 1]), 30303, 30303), now - nodeDBNodeExpiration + 60, False),
+        (new_node(hid("02"), bytes([127, 0, 0, 2]), 30303, 30303), now - nodeDBNodeExpiration - 60, True),
+    ]
+
+
+def test_node_db_expiration(memdb):
+    now = time.time()
+    nodes = _expiration_nodes(now)
+    for node, pong, _ in nodes:
+        memdb.update_node(node)
+        memdb.update_last_pong_received(node.id, pong)
+    memdb.expire_nodes(now=now)
+    for i, (node, _, exp) in enumerate(nodes):
+        got = memdb.node(node.id)
+        assert (got is None) == exp, "node %d: expiration mismatch" % i
+
+
+def test_node_db_self_expiration():
+    now = time.time()
+    nodes = _expiration_nodes(now)
+    self_id = next(n.id for n, _, exp in nodes if not exp)
+    db = new_node_db("", nodeDBVersion, self_id)
+    try:
+        for node, pong, _ in nodes:
+            db.update_node(node)
+            db.update_last_pong_received(node.id, pong)
+        db.expire_nodes(now=now)
+        assert db.node(self_id) is None, "self not evacuated"
+    finally:
+        db.close()
+
+
+# ---------------------------------------------------------------------------
+# Extras
+
+
+def test_memory_db_removed_on_close():
+    db = new_node_db("", nodeDBVersion, NodeID())
+    tmp = db._tmpdir
+    assert tmp and os.path.isdir(tmp)
+    db.close()
+    assert not os.path.exists(tmp)
+    db.close()  # idempotent
+    assert db.node(hid("01")) is None  # reads after close: no crash
+
+
+def test_expirer_thread_stops_on_close():
+    db = new_node_db("", nodeDBVersion, NodeID())
+    db.ensure_expirer()
+    db.ensure_expirer()  # only one thread
+    names = [t.name for t in threading.enumerate() if t.name == "discover.nodeDB.expirer"]
+    assert len(names) == 1
+    t = db._expirer
+    db.close()
+    assert not t.is_alive()
+
+
+def test_delete_node_removes_all_fields(memdb):
+    a = new_node(hid("01"), "127.0.0.1", 1, 2)
+    b = new_node(hid("02"), "127.0.0.2", 1, 2)
+    for n in (a, b):
+        memdb.update_node(n)
+        memdb.update_last_ping_received(n.id, 100)
+        memdb.update_last_pong_received(n.id, 200)
+        memdb.update_find_fails(n.id, 3)
+    memdb.delete_node(a.id)
+    assert memdb.node(a.id) is None
+    assert memdb.last_ping_received(a.id) == 0
+    assert memdb.last_pong_received(a.id) == 0
+    assert memdb.find_fails(a.id) == 0
+    assert memdb.node(b.id) == b
+    assert memdb.last_pong_received(b.id) == 200
+    assert memdb.find_fails(b.id) == 3
+
+
+def test_has_bond(memdb):
+    id = hid("01")
+    assert not memdb.has_bond(id, now=1000000.0)
+    memdb.update_last_pong_received(id, 1000000.0)
+    assert memdb.has_bond(id, now=1000000.0 + nodeDBNodeExpiration - 1)
+    assert not memdb.has_bond(id, now=1000000.0 + nodeDBNodeExpiration + 1)
+
+
+def test_node_rlp_layout_ipv4_ipv6_incomplete():
+    n4 = new_node(hid("01"), "10.0.0.1", 30301, 30303)
+    assert rlp.decode(encode_node(n4)) == [bytes([10, 0, 0, 1]), (30301).to_bytes(2, "big"),
+                                           (30303).to_bytes(2, "big"), bytes(n4.id)]
+    n6 = new_node(hid("02"), "2001:db8::1", 1, 0)
+    assert decode_node(encode_node(n6)) == n6
+    assert len(rlp.decode(encode_node(n6))[0]) == 16
+    assert rlp.decode(encode_node(n6))[2] == b""
+    ninc = new_node(hid("03"), None, 0, 0)
+    back = decode_node(encode_node(ninc))
+    assert back.incomplete() and back == ninc
+
+
+def test_bad_node_record_is_dropped(memdb):
+    id = hid("01")
+    memdb.lvl.put(make_key(id, ":discover"), b"\xc3\x01\x02\x03")  # 3 items only
+    assert memdb.node(id) is None
+    memdb.lvl.put(make_key(id, ":discover"), b"\xff\xff")  # not RLP
+    assert memdb.node(id) is None
+    good = new_node(hid("02"), "127.0.0.1", 5, 5)
+    memdb.update_node(good)
+    seeds = memdb.query_seeds(4, 1e12, now=0, rand=random.Random(2))
+    assert seeds == [good]
+
+
+def test_version_key_and_corrupt_version(tmp_path):
+    path = str(tmp_path / "db")
+    db = new_node_db(path, 7, NodeID())
+    assert db.lvl.get(b"version") == put_varint(7)
+    db.update_node(new_node(hid("01"), "127.0.0.1", 1, 1))
+    db.close()
+    raw = plyvel.DB(path)
+    raw.put(b"version", b"garbage")
+    raw.close()
+    db = new_node_db(path, 7, NodeID())
+    try:
+        assert db.node(hid("01")) is None  # wiped
+        assert db.lvl.get(b"version") == put_varint(7)
+    finally:
+        db.close()
+
+
+def test_query_seeds_max_count(memdb):
+    now = 10_000_000
+    rng = random.Random(3)
+    ids = []
+    for i in range(30):
+        id = NodeID(bytes(rng.getrandbits(8) for _ in range(64)))
+        ids.append(id)
+        memdb.update_node(new_node(id, "127.0.0.1", 1000 + i, 1000 + i))
+        memdb.update_last_pong_received(id, now)
+    seeds = memdb.query_seeds(10, 60, now=now, rand=rng)
+    assert 0 < len(seeds) <= 10
+    assert len({s.id for s in seeds}) == len(seeds)
+    assert all(s.id in ids for s in seeds)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(min_value=-(2 ** 63), max_value=2 ** 63 - 1))
+def test_varint_roundtrip(n):
+    b = put_varint(n)
+    assert varint(b) == (n, len(b))
+
+
+def test_varint_go_vectors():
+    # values from Go's binary.PutVarint
+    assert put_varint(0) == b"\x00"
+    assert put_varint(-1) == b"\x01"
+    assert put_varint(1) == b"\x02"
+    assert put_varint(63) == b"\x7e"
+    assert put_varint(-65) == b"\x81\x01"
+    assert put_varint(314) == b"\xf4\x04"
+    assert varint(b"") == (0, 0)
+    assert varint(b"\x80")[1] == 0
+    assert isinstance(dbmod.nodeDB, type) and dbmod.nodeDB is NodeDB
