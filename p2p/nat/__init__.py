@@ -16,15 +16,17 @@ from p2p.nat.nat import (  # noqa: F401
     UPnP,
     autodisc,
     extIP,
+    interface_addrs,
     map,
     parse,
     parse_ip,
     start_autodisc,
 )
+from p2p.nat.natpmp import potential_gateways  # noqa: F401
 
 # `map` is reachable as p2p.nat.map but left out of __all__ so that
 # `from p2p.nat import *` never shadows the builtin.
 __all__ = [
     "AUTODISC_WAIT_TIMEOUT", "MAP_TIMEOUT", "MAP_UPDATE_INTERVAL", "PMP", "Any", "ExtIP",
-    "Interface", "NATError", "UPnP", "autodisc", "extIP", "parse", "parse_ip", "start_autodisc",
+    "Interface", "NATError", "UPnP", "autodisc", "extIP", "interface_addrs", "parse", "potential_gateways", "parse_ip", "start_autodisc",
 ]

@@ -26,7 +26,7 @@ from p2p.log import get_logger
 __all__ = [
     "Interface", "NATError", "parse", "MAP_TIMEOUT", "MAP_UPDATE_INTERVAL",
     "ExtIP", "extIP", "Any", "UPnP", "PMP", "autodisc", "start_autodisc",
-    "AUTODISC_WAIT_TIMEOUT", "parse_ip",
+    "AUTODISC_WAIT_TIMEOUT", "parse_ip", "interface_addrs", "parse_addr_listing",
 ]
 # `map` is exported by the package (p2p.nat.map) but kept out of __all__ so
 # that a star import never shadows the builtin.
@@ -346,3 +346,116 @@ class autodisc(Interface):
 def start_autodisc(what, doit, wait_timeout=AUTODISC_WAIT_TIMEOUT):
     """Return an Interface that discovers its mechanism with ``doit`` in the background."""
     return autodisc(what, doit, wait_timeout)
+
+
+# ---------------------------------------------------------------------------
+# Local interface addresses (Go's net.Interfaces + iface.Addrs), shared by
+# natupnp.internal_address and natpmp.potential_gateways. Reading them sends
+# nothing on the network.
+
+_SIOCGIFCONF = 0x8912
+_SIOCGIFNETMASK = 0x891B
+_IFREQ_SIZE = 40  # sizeof(struct ifreq) on 64-bit Linux
+
+
+def interface_addrs():
+    """The host's interface addresses as ``ipaddress.IPv4Interface``/``IPv6Interface``
+    (address with its network prefix), loopback included.
+
+    Uses the Linux ioctls and ``/proc/net/if_inet6``; elsewhere falls back to
+    parsing ``ip -o addr`` (or ``ifconfig``). Returns ``[]`` if nothing works.
+    """
+    addrs = []
+    try:
+        addrs.extend(_ipv4_ioctl_addrs())
+        addrs.extend(_ipv6_proc_addrs())
+    except (OSError, ImportError, ValueError):
+        addrs = []
+    if not addrs:
+        addrs = _command_addrs()
+    return addrs
+
+
+def _ipv4_ioctl_addrs():
+    import array
+    import fcntl
+    import socket
+    import struct
+
+    out = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        buf = array.array("B", bytes(_IFREQ_SIZE * 128))
+        ptr, _ = buf.buffer_info()
+        res = fcntl.ioctl(s.fileno(), _SIOCGIFCONF, struct.pack("iL", len(buf), ptr))
+        n = struct.unpack("iL", res)[0]
+        data = buf.tobytes()[:n]
+        for off in range(0, n - _IFREQ_SIZE + 1, _IFREQ_SIZE):
+            name = data[off:off + 16].split(b"\0", 1)[0]
+            ip = ipaddress.IPv4Address(data[off + 20:off + 24])
+            try:
+                m = fcntl.ioctl(s.fileno(), _SIOCGIFNETMASK, struct.pack("256s", name))
+                mask = ipaddress.IPv4Address(m[20:24])
+            except OSError:
+                mask = ipaddress.IPv4Address("255.255.255.255")
+            out.append(ipaddress.IPv4Interface("%s/%s" % (ip, mask)))
+    return out
+
+
+def _ipv6_proc_addrs():
+    out = []
+    try:
+        f = open("/proc/net/if_inet6")
+    except OSError:
+        return out
+    with f:
+        for line in f:
+            fields = line.split()
+            if len(fields) < 6 or len(fields[0]) != 32:
+                continue
+            ip = ipaddress.IPv6Address(bytes.fromhex(fields[0]))
+            out.append(ipaddress.IPv6Interface("%s/%d" % (ip, int(fields[2], 16))))
+    return out
+
+
+def _command_addrs():
+    import subprocess
+
+    for cmd in (["ip", "-o", "addr", "show"], ["ifconfig", "-a"]):
+        try:
+            text = subprocess.run(cmd, capture_output=True, text=True, timeout=5).stdout
+        except (OSError, subprocess.SubprocessError):
+            continue
+        out = parse_addr_listing(text)
+        if out:
+            return out
+    return []
+
+
+def parse_addr_listing(text):
+    """Parse the addresses out of ``ip -o addr`` or ``ifconfig`` output."""
+    import re
+
+    out = []
+    # ip: "inet 192.168.1.5/24", "inet6 fe80::1/64"
+    for m in re.finditer(r"\binet6?\s+([0-9a-fA-F:.]+)/(\d+)", text):
+        try:
+            out.append(ipaddress.ip_interface("%s/%s" % (m.group(1), m.group(2))))
+        except ValueError:
+            pass
+    if out:
+        return out
+    # ifconfig (BSD/macOS): "inet 192.168.1.5 netmask 0xffffff00", "inet6 fe80::1%en0 prefixlen 64"
+    for m in re.finditer(r"\binet\s+([0-9.]+)\s+netmask\s+(0x[0-9a-fA-F]+|[0-9.]+)", text):
+        mask = m.group(2)
+        if mask.startswith("0x"):
+            mask = str(ipaddress.IPv4Address(int(mask, 16)))
+        try:
+            out.append(ipaddress.IPv4Interface("%s/%s" % (m.group(1), mask)))
+        except ValueError:
+            pass
+    for m in re.finditer(r"\binet6\s+([0-9a-fA-F:]+)(?:%\S+)?\s+prefixlen\s+(\d+)", text):
+        try:
+            out.append(ipaddress.IPv6Interface("%s/%s" % (m.group(1), m.group(2))))
+        except ValueError:
+            pass
+    return out
