@@ -1,0 +1,685 @@
+"""A connected remote node and the devp2p base protocol (geth's p2p/peer.go).
+
+Threads (geth's goroutines) per running peer:
+
+* ``p2p.Peer.readLoop`` reads messages from the connection and dispatches them,
+* ``p2p.Peer.pingLoop`` sends a ping every ``ping_interval`` seconds,
+* ``p2p.Peer.startProtocols:<name>`` runs each negotiated sub-protocol.
+
+``Peer.run`` is geth's select loop: it owns one mailbox (``queue.Queue``)
+whose message kinds are named after geth's channels (``writeErr``,
+``readErr``, ``protoErr``, ``disc``).  geth's ``closed`` channel is a
+:class:`_ClosedSignal` (a flag under a condition that every blocked
+reader/writer of this peer waits on), and its ``writeStart`` token channel is
+:class:`_WriteStart`: one sub-protocol write at a time.
+
+Errors are exceptions: ``run()`` returns ``(remote_requested, err)`` where
+``err`` is the exception that ended the peer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import queue
+import threading
+import time
+from typing import Dict, List, Optional
+
+import rlp
+
+from p2p.log import get_logger
+from p2p.message import MsgEventer, MsgReadWriter, Msg, send_items
+from p2p.peer_error import (
+    DiscNetworkError,
+    DiscReason,
+    DiscReasonError,
+    ErrProtocolReturned,
+    PeerError,
+    disc_reason_for_error,
+    errInvalidMsgCode,
+    new_peer_error,
+)
+from p2p.protocol import Cap, Protocol
+
+
+class ErrShuttingDown(Exception):
+    """A sub-protocol tried to write while its peer was shutting down."""
+
+    def __init__(self, msg: str = "shutting down"):
+        super().__init__(msg)
+
+
+baseProtocolVersion = 5
+baseProtocolLength = 16
+baseProtocolMaxMsgSize = 2 * 1024
+
+snappyProtocolVersion = 5
+
+pingInterval = 15.0  # seconds
+
+# devp2p message codes
+handshakeMsg = 0x00
+discMsg = 0x01
+pingMsg = 0x02
+pongMsg = 0x03
+
+# server.go's connFlag bits.  server.py owns them; they are repeated here
+# because server.py imports this module (Go has one package, Python would cycle).
+_dynDialedConn = 1 << 0
+_staticDialedConn = 1 << 1
+_inboundConn = 1 << 2
+_trustedConn = 1 << 3
+
+_log = get_logger("p2p")
+
+
+def _node_id(raw: bytes):
+    """Wrap 64 raw bytes as discover's NodeID (plain bytes if that module is absent)."""
+    try:
+        from p2p.discover.node import NodeID
+    except ImportError:  # pragma: no cover - discover-core not present
+        return raw
+    return NodeID(raw)
+
+
+def _rlp_uint(b) -> int:
+    if not isinstance(b, bytes):
+        raise ValueError("expected an integer, got a list")
+    return int.from_bytes(b, "big")
+
+
+class ProtoHandshake:
+    """The devp2p Hello message: ``[version, name, caps, listen_port, id, ...]``.
+
+    Decoding ignores any elements after ``id`` (EIP-8 forward compatibility);
+    they are kept, decoded, in ``rest`` and re-encoded after ``id``.
+
+    The class is an RLP sedes (``serialize``/``deserialize``), so
+    ``rlp.encode(hs)`` and ``msg.decode(ProtoHandshake)`` both work; the latter
+    reports bad input as ``PeerError(errInvalidMsg)``, like geth's Msg.Decode.
+    """
+
+    __slots__ = ("version", "name", "caps", "listen_port", "id", "rest")
+
+    def __init__(self, version: int = 0, name: str = "", caps=(), listen_port: int = 0, id=None, rest=()):
+        self.version = version
+        self.name = name
+        self.caps = list(caps)
+        self.listen_port = listen_port
+        self.id = id if id is not None else bytes(64)
+        self.rest = list(rest)
+
+    # --- RLP sedes interface -------------------------------------------
+    @staticmethod
+    def serialize(hs: "ProtoHandshake") -> list:
+        name = hs.name.encode() if isinstance(hs.name, str) else bytes(hs.name)
+        items = [
+            rlp.sedes.big_endian_int.serialize(hs.version),
+            name,
+            [[c[0].encode() if isinstance(c[0], str) else bytes(c[0]),
+              rlp.sedes.big_endian_int.serialize(c[1])] for c in hs.caps],
+            rlp.sedes.big_endian_int.serialize(hs.listen_port),
+            bytes(hs.id),
+        ]
+        items.extend(hs.rest)
+        return items
+
+    @classmethod
+    def deserialize(cls, item) -> "ProtoHandshake":
+        if not isinstance(item, (list, tuple)):
+            raise ValueError("protoHandshake: expected a list")
+        if len(item) < 5:
+            raise ValueError("protoHandshake: too few elements (%d)" % len(item))
+        version, name, caps, listen_port, nid = item[:5]
+        if not isinstance(name, bytes):
+            raise ValueError("protoHandshake: name is not a string")
+        if not isinstance(caps, (list, tuple)):
+            raise ValueError("protoHandshake: caps is not a list")
+        if not isinstance(nid, bytes) or len(nid) != 64:
+            raise ValueError("protoHandshake: node id must be 64 bytes")
+        return cls(
+            version=_rlp_uint(version),
+            name=name.decode("utf-8", "replace"),
+            caps=[Cap.from_rlp(c) for c in caps],
+            listen_port=_rlp_uint(listen_port),
+            id=_node_id(nid),
+            rest=item[5:],
+        )
+
+    def encode(self) -> bytes:
+        return rlp.encode(self)
+
+    @classmethod
+    def decode(cls, data: bytes) -> "ProtoHandshake":
+        return rlp.decode(data, sedes=cls, strict=False)
+
+    def __eq__(self, other):
+        if not isinstance(other, ProtoHandshake):
+            return NotImplemented
+        return (self.version, self.name, list(self.caps), self.listen_port, bytes(self.id), list(self.rest)) == (
+            other.version, other.name, list(other.caps), other.listen_port, bytes(other.id), list(other.rest))
+
+    def __repr__(self):
+        return "ProtoHandshake(version=%d, name=%r, caps=%s, listen_port=%d, id=%s)" % (
+            self.version, self.name, [str(c) for c in self.caps], self.listen_port, bytes(self.id)[:8].hex())
+
+
+class PeerEventType(str, enum.Enum):
+    """Kinds of peer events the server posts on its peer feed."""
+
+    PeerEventTypeAdd = "add"
+    PeerEventTypeDrop = "drop"
+    PeerEventTypeMsgSend = "msgsend"
+    PeerEventTypeMsgRecv = "msgrecv"
+
+    def __str__(self):
+        return self.value
+
+
+PeerEventTypeAdd = PeerEventType.PeerEventTypeAdd
+PeerEventTypeDrop = PeerEventType.PeerEventTypeDrop
+PeerEventTypeMsgSend = PeerEventType.PeerEventTypeMsgSend
+PeerEventTypeMsgRecv = PeerEventType.PeerEventTypeMsgRecv
+
+
+@dataclasses.dataclass
+class PeerEvent:
+    """A peer was added or dropped, or a message was sent to / received from it."""
+
+    type: PeerEventType
+    peer: object = None
+    error: str = ""
+    protocol: str = ""
+    msg_code: Optional[int] = None
+    msg_size: Optional[int] = None
+
+    def to_dict(self) -> dict:
+        """The event with geth's JSON field names (empty optional fields left out)."""
+        d = {"type": str(self.type), "peer": _id_str(self.peer)}
+        if self.error:
+            d["error"] = self.error
+        if self.protocol:
+            d["protocol"] = self.protocol
+        if self.msg_code is not None:
+            d["msg_code"] = self.msg_code
+        if self.msg_size is not None:
+            d["msg_size"] = self.msg_size
+        return d
+
+
+def _id_str(nid) -> str:
+    if nid is None:
+        return ""
+    if type(nid) is bytes or type(nid) is bytearray:
+        return nid.hex()
+    return str(nid)
+
+
+def _addr_str(addr) -> str:
+    if isinstance(addr, tuple) and len(addr) >= 2:
+        host, port = addr[0], addr[1]
+        if ":" in str(host):
+            return "[%s]:%d" % (host, port)
+        return "%s:%d" % (host, port)
+    return str(addr)
+
+
+class _ClosedSignal:
+    """geth's ``closed`` channel: a flag, and the condition everyone blocked on this peer waits on."""
+
+    __slots__ = ("cond", "closed")
+
+    def __init__(self):
+        self.cond = threading.Condition(threading.Lock())
+        self.closed = False
+
+    def close(self) -> None:
+        with self.cond:
+            self.closed = True
+            self.cond.notify_all()
+
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        """Wait until closed or ``timeout`` seconds passed; True if closed."""
+        with self.cond:
+            return self.cond.wait_for(lambda: self.closed, timeout)
+
+
+class _WriteStart:
+    """geth's ``writeStart`` channel (capacity 1): the token a sub-protocol takes to write."""
+
+    __slots__ = ("_sig", "_token")
+
+    def __init__(self, sig: _ClosedSignal):
+        self._sig = sig
+        self._token = False
+
+    def put(self) -> None:
+        sig = self._sig
+        with sig.cond:
+            self._token = True
+            sig.cond.notify_all()
+
+    def take(self) -> None:
+        """Take the token; raise ErrShuttingDown if the peer closes first."""
+        sig = self._sig
+        with sig.cond:
+            while not self._token and not sig.closed:
+                sig.cond.wait()
+            if sig.closed:
+                raise ErrShuttingDown()
+            self._token = False
+
+
+class _InChan:
+    """A protoRW's ``in`` channel: unbuffered, a handoff from readLoop to the protocol."""
+
+    __slots__ = ("_box",)
+
+    def __init__(self):
+        self._box = None  # [msg, taken]
+
+    def send(self, msg: Msg, sig: _ClosedSignal) -> None:
+        """Hand ``msg`` over; raise EOFError if the peer closes before it is taken."""
+        box = [msg, False]
+        cond = sig.cond
+        with cond:
+            while self._box is not None and not sig.closed:
+                cond.wait()
+            if sig.closed:
+                raise EOFError()
+            self._box = box
+            cond.notify_all()
+            while not box[1] and not sig.closed:
+                cond.wait()
+            if not box[1]:
+                self._box = None
+                raise EOFError()
+
+    def recv(self, sig: _ClosedSignal) -> Msg:
+        cond = sig.cond
+        with cond:
+            while (self._box is None or self._box[1]) and not sig.closed:
+                cond.wait()
+            if sig.closed:
+                raise EOFError()
+            box = self._box
+            self._box = None
+            box[1] = True
+            cond.notify_all()
+        return box[0]
+
+
+class _PipeAddr:
+    """Stands in for the fd of a test peer: its addresses print as "pipe" (like Go's net.Pipe)."""
+
+    @staticmethod
+    def getpeername():
+        return "pipe"
+
+    @staticmethod
+    def getsockname():
+        return "pipe"
+
+
+class _TestConn:
+    """The minimal server ``conn`` behind :func:`new_peer` (no transport)."""
+
+    def __init__(self, id, name, caps):
+        self.fd = _PipeAddr()
+        self.transport = None
+        self.flags = 0
+        self.id = id
+        self.caps = list(caps)
+        self.name = name
+
+    def close(self, err=None):
+        pass
+
+
+class Peer:
+    """A connected remote node."""
+
+    def __init__(self, conn, running: Dict[str, "ProtoRW"]):
+        self.rw = conn
+        self.running = running
+        self.created = time.monotonic()
+        self._closed = _ClosedSignal()
+        self._mailbox: "queue.Queue" = queue.Queue()  # writeErr, readErr, protoErr, disc
+        self._threads: List[threading.Thread] = []
+        self._log = _log.new(id=conn.id, conn=conn.flags)
+        # events receives message send / receive events if set (the server's peer feed)
+        self.events = None
+        self.ping_interval = pingInterval
+        # Go's conn embeds its transport; use conn itself if it has read_msg/write_msg
+        self._conn_rw = conn if hasattr(conn, "write_msg") else conn.transport
+
+    def id(self):
+        """The remote node's ID (its public key)."""
+        return self.rw.id
+
+    def name(self) -> str:
+        """The node name the remote node advertised."""
+        return self.rw.name
+
+    def caps(self) -> List[Cap]:
+        """The capabilities (sub-protocols) the remote node advertised."""
+        return self.rw.caps
+
+    def remote_addr(self):
+        return self.rw.fd.getpeername()
+
+    def local_addr(self):
+        return self.rw.fd.getsockname()
+
+    def disconnect(self, reason: DiscReason) -> None:
+        """Ask the peer to close with ``reason``; returns at once."""
+        if not self._closed.closed:
+            self._mailbox.put(("disc", DiscReasonError(reason)))
+
+    def __str__(self):
+        return "Peer %s %s" % (bytes(self.rw.id)[:8].hex(), _addr_str(self.remote_addr()))
+
+    def inbound(self) -> bool:
+        return self.rw.flags & _inboundConn != 0
+
+    def log(self):
+        return self._log
+
+    def run(self):
+        """Run the peer until it ends; return ``(remote_requested, err)``."""
+        write_start = _WriteStart(self._closed)
+        remote_requested = False
+        err = None
+        reason = DiscNetworkError
+
+        self._spawn(self._read_loop, "p2p.Peer.readLoop")
+        self._spawn(self._ping_loop, "p2p.Peer.pingLoop")
+
+        # Start all protocol handlers.
+        write_start.put()
+        self.start_protocols(write_start)
+
+        # Wait for an error or disconnect.
+        mailbox = self._mailbox
+        while True:
+            kind, value = mailbox.get()
+            if kind == "writeErr":
+                # A write finished: allow the next one unless it failed.
+                if value is not None:
+                    err = value
+                    reason = DiscNetworkError
+                    break
+                write_start.put()
+            elif kind == "readErr":
+                err = value
+                if isinstance(err, DiscReasonError):
+                    remote_requested = True
+                    reason = err.reason
+                else:
+                    reason = DiscNetworkError
+                break
+            elif kind == "protoErr":
+                err = value
+                reason = disc_reason_for_error(err)
+                break
+            elif kind == "disc":
+                err = value
+                reason = disc_reason_for_error(err)
+                break
+
+        self._closed.close()
+        self.rw.close(DiscReasonError(reason))
+        for t in self._threads:
+            t.join()
+        return remote_requested, err
+
+    def _spawn(self, target, name: str, *args) -> threading.Thread:
+        t = threading.Thread(target=target, name=name, args=args, daemon=True)
+        self._threads.append(t)
+        t.start()
+        return t
+
+    def _ping_loop(self) -> None:
+        interval = self.ping_interval
+        while not self._closed.wait(interval):
+            try:
+                send_items(self._conn_rw, pingMsg)
+            except Exception as e:
+                self._mailbox.put(("protoErr", e))
+                return
+
+    def _read_loop(self) -> None:
+        read_msg = self._conn_rw.read_msg
+        handle = self.handle
+        while True:
+            try:
+                msg = read_msg()
+                msg.received_at = time.time()
+                handle(msg)
+            except Exception as e:
+                self._mailbox.put(("readErr", e))
+                return
+
+    def _send_pong(self) -> None:
+        try:
+            send_items(self._conn_rw, pongMsg)
+        except Exception as e:
+            self._log.trace("Failed to send pong", err=e)
+
+    def handle(self, msg: Msg) -> None:
+        """Dispatch one message read from the connection; raise to end the peer."""
+        code = msg.code
+        if code == pingMsg:
+            msg.discard()
+            threading.Thread(target=self._send_pong, name="p2p.Peer.handle", daemon=True).start()
+        elif code == discMsg:
+            # The last message: the connection closes after it, so a
+            # malformed reason is read as DiscRequested (0), like geth.
+            raise DiscReasonError(_decode_disc_reason(msg))
+        elif code < baseProtocolLength:
+            # ignore other base protocol messages
+            msg.discard()
+        else:
+            # a sub-protocol message
+            try:
+                proto = self.get_proto(code)
+            except PeerError:
+                raise PeerError(errInvalidMsgCode, "msg code out of range: %d" % code) from None
+            proto._in.send(msg, self._closed)
+
+    def start_protocols(self, write_start: _WriteStart) -> None:
+        for proto in self.running.values():
+            proto._closed = self._closed
+            proto._wstart = write_start
+            proto._werr = self._mailbox
+            rw = proto
+            if self.events is not None:
+                rw = MsgEventer(rw, self.events, self.id(), proto.name)
+            self._log.trace("Starting protocol %s/%d" % (proto.name, proto.version))
+            self._spawn(self._run_protocol, "p2p.Peer.startProtocols:" + proto.name, proto, rw)
+
+    def _run_protocol(self, proto: "ProtoRW", rw: MsgReadWriter) -> None:
+        try:
+            err = proto.run(self, rw)
+        except Exception as e:  # a raised error is the protocol's returned error
+            err = e
+        if err is None:
+            self._log.trace("Protocol %s/%d returned" % (proto.name, proto.version))
+            err = ErrProtocolReturned()
+        elif not isinstance(err, EOFError):
+            self._log.trace("Protocol %s/%d failed" % (proto.name, proto.version), err=err)
+        self._mailbox.put(("protoErr", err))
+
+    def get_proto(self, code: int) -> "ProtoRW":
+        """The running protocol whose code range contains ``code``."""
+        for proto in self.running.values():
+            if proto.offset <= code < proto.offset + proto.length:
+                return proto
+        raise new_peer_error(errInvalidMsgCode, "%d", code)
+
+    def info(self) -> "PeerInfo":
+        """Metadata about this peer and its running protocols."""
+        info = PeerInfo(
+            id=_id_str(self.id()),
+            name=self.name(),
+            caps=[str(c) for c in self.caps()],
+            protocols={},
+        )
+        info.network.local_address = _addr_str(self.local_addr())
+        info.network.remote_address = _addr_str(self.remote_addr())
+        flags = self.rw.flags
+        info.network.inbound = flags & _inboundConn != 0
+        info.network.trusted = flags & _trustedConn != 0
+        info.network.static = flags & _staticDialedConn != 0
+        for proto in self.running.values():
+            proto_info = "unknown"
+            query = proto.protocol.peer_info
+            if query is not None:
+                metadata = query(self.id())
+                proto_info = metadata if metadata is not None else "handshake"
+            info.protocols[proto.name] = proto_info
+        return info
+
+
+def _decode_disc_reason(msg: Msg) -> int:
+    try:
+        item = rlp.decode(msg.payload.read(), strict=False)
+    except Exception:
+        return 0
+    if isinstance(item, list):
+        item = item[0] if item else b""
+    if not isinstance(item, bytes):
+        return 0
+    return int.from_bytes(item, "big")
+
+
+def new_peer(id, name: str, caps) -> Peer:
+    """A peer for tests: no connection, never run; disconnect does nothing."""
+    peer = _new_peer(_TestConn(id, name, caps), None)
+    peer._closed.close()  # disconnect must not block / queue anything
+    return peer
+
+
+def _new_peer(conn, protocols) -> Peer:
+    """The peer for an established server connection (geth's newPeer)."""
+    protomap = match_protocols(protocols or [], conn.caps, conn)
+    return Peer(conn, protomap)
+
+
+def count_matching_protocols(protocols, caps) -> int:
+    n = 0
+    for cap in caps:
+        for proto in protocols:
+            if proto.name == cap.name and proto.version == cap.version:
+                n += 1
+    return n
+
+
+def match_protocols(protocols, caps, rw) -> Dict[str, "ProtoRW"]:
+    """Pair our protocols with the remote caps; each gets a code range after the base protocol.
+
+    Caps are taken in name/version order, so for a name shared at several
+    versions the highest common version wins (replacing the earlier match).
+    """
+    offset = baseProtocolLength
+    result: Dict[str, ProtoRW] = {}
+    for cap in sorted(caps):
+        for proto in protocols:
+            if proto.name == cap.name and proto.version == cap.version:
+                # If an old protocol version matched, revert it
+                old = result.get(cap.name)
+                if old is not None:
+                    offset -= old.length
+                # Assign the new match
+                result[cap.name] = ProtoRW(proto, offset, rw)
+                offset += proto.length
+                break
+    return result
+
+
+class ProtoRW(MsgReadWriter):
+    """A sub-protocol's view of the connection: its own message codes from 0."""
+
+    __slots__ = ("protocol", "offset", "w", "_in", "_closed", "_wstart", "_werr")
+
+    def __init__(self, protocol: Protocol, offset: int, w):
+        self.protocol = protocol
+        self.offset = offset
+        self.w = w
+        self._in = _InChan()  # receives read messages
+        self._closed: Optional[_ClosedSignal] = None  # set when the peer starts the protocol
+        self._wstart: Optional[_WriteStart] = None
+        self._werr = None  # the peer's mailbox; gets ("writeErr", err)
+
+    # geth's protoRW embeds Protocol
+    @property
+    def name(self) -> str:
+        return self.protocol.name
+
+    @property
+    def version(self) -> int:
+        return self.protocol.version
+
+    @property
+    def length(self) -> int:
+        return self.protocol.length
+
+    @property
+    def run(self):
+        return self.protocol.run
+
+    def write_msg(self, msg: Msg) -> None:
+        if msg.code >= self.length:
+            raise new_peer_error(errInvalidMsgCode, "not handled")
+        out = Msg(msg.code + self.offset, msg.size, msg.payload, msg.received_at)
+        self._wstart.take()  # raises ErrShuttingDown when the peer closes
+        try:
+            self.w.write_msg(out)
+        except Exception as e:
+            # Peer.run shuts down on a failed write and lets the next one
+            # start otherwise.
+            self._werr.put(("writeErr", e))
+            raise
+        self._werr.put(("writeErr", None))
+
+    def read_msg(self) -> Msg:
+        msg = self._in.recv(self._closed)
+        msg.code -= self.offset
+        return msg
+
+
+@dataclasses.dataclass
+class PeerNetworkInfo:
+    local_address: str = ""
+    remote_address: str = ""
+    inbound: bool = False
+    trusted: bool = False
+    static: bool = False
+
+
+@dataclasses.dataclass
+class PeerInfo:
+    """A summary of a connected peer; ``protocols`` holds sub-protocol metadata."""
+
+    id: str = ""
+    name: str = ""
+    caps: List[str] = dataclasses.field(default_factory=list)
+    network: PeerNetworkInfo = dataclasses.field(default_factory=PeerNetworkInfo)
+    protocols: Dict[str, object] = dataclasses.field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """The info with geth's JSON field names."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "caps": list(self.caps),
+            "network": {
+                "localAddress": self.network.local_address,
+                "remoteAddress": self.network.remote_address,
+                "inbound": self.network.inbound,
+                "trusted": self.network.trusted,
+                "static": self.network.static,
+            },
+            "protocols": dict(self.protocols),
+        }
