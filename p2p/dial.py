@@ -528,7 +528,7 @@ class DiscoverTask(Task):
             return
         srv.last_lookup = _now()
         target = NodeID(os.urandom(64))
-        self.results = srv.ntab.lookup(target)
+        self.results = srv.ntab.lookup(target) or []  # a table may answer None (geth: nil)
 
     def __str__(self):
         s = "discovery lookup"

@@ -463,6 +463,9 @@ def test_task_strings():
     assert str(DiscoverTask(results=[_n(1), _n(2)])) == "discovery lookup (2 results)"
     assert str(WaitExpireTask(14.0)) == "wait for dial hist expire (14s)"
     assert str(WaitExpireTask(90.5)) == "wait for dial hist expire (1m30.5s)"
+    assert str(WaitExpireTask(60.0)) == "wait for dial hist expire (1m0s)"
+    assert str(WaitExpireTask(0.0)) == "wait for dial hist expire (0s)"
+    assert str(WaitExpireTask(3600.0)) == "wait for dial hist expire (1h0m0s)"
     assert "00000007" in repr(t) and "staticdial" in repr(t)
 
 
@@ -765,6 +768,23 @@ def test_discover_task_runs_lookup(monkeypatch):
     t2 = DiscoverTask()
     t2.do(srv)
     assert t2.results == found and len(targets) == 2 and targets[0] != targets[1]
+
+
+def test_discover_task_skips_lookup_after_quit():
+    calls = []
+
+    class table(fake_table):
+        def lookup(self, target):
+            calls.append(target)
+            return None  # like geth's fakeTable: nil
+
+    srv = _FakeServer(ntab=table())
+    t = DiscoverTask()
+    t.do(srv)
+    assert len(calls) == 1 and t.results == []  # None became an empty result
+    srv.quit.set()
+    DiscoverTask().do(srv)
+    assert len(calls) == 1
 
 
 def test_wait_expire_task_ends_on_quit():
