@@ -25,6 +25,7 @@ from p2p.dial import (
 )
 from p2p.discover.node import Node, NodeID, new_node
 from p2p.netutil.net import Netlist
+from p2p.peer import Peer
 
 _pp = None
 
@@ -55,11 +56,11 @@ class _conn:  # noqa: N801 - stands in for server.conn: new_tasks reads flags an
     def __init__(self, flags, id):
         self.flags = flags
         self.id = id
+        self.transport = None
 
 
-class _Peer:
-    def __init__(self, flags, id):
-        self.rw = _conn(flags, id)
+def _Peer(flags, id):  # noqa: N802 - geth's &Peer{rw: &conn{flags: ..., id: ...}}
+    return Peer(_conn(flags, id), {})
 
 
 def run_dial_test(test: dialtest):
