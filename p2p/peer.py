@@ -28,6 +28,7 @@ from typing import Dict, List, Optional
 
 import rlp
 
+from p2p.dial import INBOUND_CONN, STATIC_DIALED_CONN, TRUSTED_CONN, ConnFlag
 from p2p.log import get_logger
 from p2p.message import MsgEventer, MsgReadWriter, Msg, send_items
 from p2p.peer_error import (
@@ -64,12 +65,6 @@ discMsg = 0x01
 pingMsg = 0x02
 pongMsg = 0x03
 
-# server.go's connFlag bits.  server.py owns them; they are repeated here
-# because server.py imports this module (Go has one package, Python would cycle).
-_dynDialedConn = 1 << 0
-_staticDialedConn = 1 << 1
-_inboundConn = 1 << 2
-_trustedConn = 1 << 3
 
 _log = get_logger("p2p")
 
@@ -328,7 +323,7 @@ class _TestConn:
     def __init__(self, id, name, caps):
         self.fd = _PipeAddr()
         self.transport = None
-        self.flags = 0
+        self.flags = ConnFlag(0)
         self.id = id
         self.caps = list(caps)
         self.name = name
@@ -347,12 +342,10 @@ class Peer:
         self._closed = _ClosedSignal()
         self._mailbox: "queue.Queue" = queue.Queue()  # writeErr, readErr, protoErr, disc
         self._threads: List[threading.Thread] = []
-        self._log = _log.new(id=conn.id, conn=conn.flags)
+        self.log = _log.new(id=conn.id, conn=conn.flags)
         # events receives message send / receive events if set (the server's peer feed)
         self.events = None
         self.ping_interval = pingInterval
-        # Go's conn embeds its transport; use conn itself if it has read_msg/write_msg
-        self._conn_rw = conn if hasattr(conn, "write_msg") else conn.transport
 
     def id(self):
         """The remote node's ID (its public key)."""
@@ -381,10 +374,7 @@ class Peer:
         return "Peer %s %s" % (bytes(self.rw.id)[:8].hex(), _addr_str(self.remote_addr()))
 
     def inbound(self) -> bool:
-        return self.rw.flags & _inboundConn != 0
-
-    def log(self):
-        return self._log
+        return self.rw.flags & INBOUND_CONN != 0
 
     def run(self):
         """Run the peer until it ends; return ``(remote_requested, err)``."""
@@ -444,13 +434,13 @@ class Peer:
         interval = self.ping_interval
         while not self._closed.wait(interval):
             try:
-                send_items(self._conn_rw, pingMsg)
+                send_items(self.rw, pingMsg)
             except Exception as e:
                 self._mailbox.put(("protoErr", e))
                 return
 
     def _read_loop(self) -> None:
-        read_msg = self._conn_rw.read_msg
+        read_msg = self.rw.read_msg
         handle = self.handle
         while True:
             try:
@@ -463,9 +453,9 @@ class Peer:
 
     def _send_pong(self) -> None:
         try:
-            send_items(self._conn_rw, pongMsg)
+            send_items(self.rw, pongMsg)
         except Exception as e:
-            self._log.trace("Failed to send pong", err=e)
+            self.log.trace("Failed to send pong", err=e)
 
     def handle(self, msg: Msg) -> None:
         """Dispatch one message read from the connection; raise to end the peer."""
@@ -496,7 +486,7 @@ class Peer:
             rw = proto
             if self.events is not None:
                 rw = MsgEventer(rw, self.events, self.id(), proto.name)
-            self._log.trace("Starting protocol %s/%d" % (proto.name, proto.version))
+            self.log.trace("Starting protocol %s/%d" % (proto.name, proto.version))
             self._spawn(self._run_protocol, "p2p.Peer.startProtocols:" + proto.name, proto, rw)
 
     def _run_protocol(self, proto: "ProtoRW", rw: MsgReadWriter) -> None:
@@ -505,10 +495,10 @@ class Peer:
         except Exception as e:  # a raised error is the protocol's returned error
             err = e
         if err is None:
-            self._log.trace("Protocol %s/%d returned" % (proto.name, proto.version))
+            self.log.trace("Protocol %s/%d returned" % (proto.name, proto.version))
             err = ErrProtocolReturned()
         elif not isinstance(err, EOFError):
-            self._log.trace("Protocol %s/%d failed" % (proto.name, proto.version), err=err)
+            self.log.trace("Protocol %s/%d failed" % (proto.name, proto.version), err=err)
         self._mailbox.put(("protoErr", err))
 
     def get_proto(self, code: int) -> "ProtoRW":
@@ -529,9 +519,9 @@ class Peer:
         info.network.local_address = _addr_str(self.local_addr())
         info.network.remote_address = _addr_str(self.remote_addr())
         flags = self.rw.flags
-        info.network.inbound = flags & _inboundConn != 0
-        info.network.trusted = flags & _trustedConn != 0
-        info.network.static = flags & _staticDialedConn != 0
+        info.network.inbound = flags & INBOUND_CONN != 0
+        info.network.trusted = flags & TRUSTED_CONN != 0
+        info.network.static = flags & STATIC_DIALED_CONN != 0
         for proto in self.running.values():
             proto_info = "unknown"
             query = proto.protocol.peer_info
@@ -554,14 +544,18 @@ def _decode_disc_reason(msg: Msg) -> int:
     return int.from_bytes(item, "big")
 
 
-def new_peer(id, name: str, caps) -> Peer:
-    """A peer for tests: no connection, never run; disconnect does nothing."""
-    peer = _new_peer(_TestConn(id, name, caps), None)
+def new_test_peer(id, name: str, caps) -> Peer:
+    """geth's exported NewPeer: a peer for tests, with no connection, never run.
+
+    (Python has one namespace for geth's NewPeer and newPeer; ``new_peer`` is
+    the server's constructor.)  Disconnect on it does nothing.
+    """
+    peer = new_peer(_TestConn(id, name, caps), None)
     peer._closed.close()  # disconnect must not block / queue anything
     return peer
 
 
-def _new_peer(conn, protocols) -> Peer:
+def new_peer(conn, protocols) -> Peer:
     """The peer for an established server connection (geth's newPeer)."""
     protomap = match_protocols(protocols or [], conn.caps, conn)
     return Peer(conn, protomap)
