@@ -1,0 +1,891 @@
+"""The devp2p server: listens, dials, runs both handshakes and keeps the peer set.
+
+Twin of geth's ``p2p/server.go`` (mid-2018). The functions come in the same order
+as in Go. ``Server.run`` is one mailbox loop: the Go channels it selects on
+(``quit``, ``addstatic``, ``removestatic``, ``peerOp``, ``taskdone``,
+``posthandshake``, ``addpeer``, ``delpeer``) are the message kinds of
+``Server._mailbox``.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import queue
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, List, Optional
+
+from p2p import dial as _dial
+from p2p import peer_error
+from p2p.discover.node import Node, new_node, pubkey_id
+from p2p.event import Feed
+from p2p.log import get_logger
+from p2p.metrics import new_metered_conn
+from p2p.peer import (
+    PeerEvent,
+    PeerEventTypeAdd,
+    PeerEventTypeDrop,
+    ProtoHandshake,
+    baseProtocolVersion,
+    count_matching_protocols,
+    new_peer,
+)
+
+defaultDialTimeout = 15.0
+
+# Connectivity defaults.
+maxActiveDialTasks = 16
+defaultMaxPendingPeers = 50
+defaultDialRatio = 3
+
+# Longest a connection may sit idle / take to write one message (seconds).
+frameReadTimeout = 30.0
+frameWriteTimeout = 20.0
+
+# How long stop() waits for a thread it joins before giving up on it.
+_JOIN_TIMEOUT = 10.0
+
+
+class ServerStoppedError(Exception):
+    """Returned to handshakes that raced with Server.stop."""
+
+
+errServerStopped = ServerStoppedError("server stopped")
+
+# The connection flags live in dial.py (the dialer creates them); re-exported
+# here because geth declares them in server.go.
+ConnFlag = _dial.ConnFlag
+DYN_DIALED_CONN = dynDialedConn = ConnFlag.DYN_DIALED_CONN
+STATIC_DIALED_CONN = staticDialedConn = ConnFlag.STATIC_DIALED_CONN
+INBOUND_CONN = inboundConn = ConnFlag.INBOUND_CONN
+TRUSTED_CONN = trustedConn = ConnFlag.TRUSTED_CONN
+
+
+@dataclass
+class Config:
+    """Server options; none may change while the server runs."""
+
+    # secp256k1 private key of this node (required).
+    private_key: Any = None
+    # Most peers connected at once; must be > 0 to accept anyone.
+    max_peers: int = 0
+    # Most inbound connections in the handshake phase; 0 means 50.
+    max_pending_peers: int = 0
+    # 1/dial_ratio of the peer slots may be dialed; 0 means 3.
+    dial_ratio: int = 0
+    # Disables the discv4 UDP listener and table.
+    no_discovery: bool = False
+    # Topic discovery (discv5) is not ported; setting it makes start() fail.
+    discovery_v5: bool = False
+    # Node name sent in the devp2p hello.
+    name: str = ""
+    # Nodes used to join the discovery network.
+    bootstrap_nodes: List[Any] = field(default_factory=list)
+    # discv5 bootstrap nodes: accepted and ignored.
+    bootstrap_nodes_v5: List[Any] = field(default_factory=list)
+    # Nodes kept connected at all times.
+    static_nodes: List[Any] = field(default_factory=list)
+    # Nodes always allowed in, even above max_peers.
+    trusted_nodes: List[Any] = field(default_factory=list)
+    # A netutil.Netlist: when set, only these networks are dialed / accepted.
+    net_restrict: Any = None
+    # Path of the node database ("" keeps it in a temporary directory).
+    node_database: str = ""
+    # Sub-protocols (p2p.protocol.Protocol) offered to every peer.
+    protocols: List[Any] = field(default_factory=list)
+    # "host:port" to listen on (TCP, and UDP for discovery). Port 0 picks a free
+    # port; start() writes the real address back. "" disables listening.
+    listen_addr: str = ""
+    # A p2p.nat interface used to map the listening ports, or None.
+    nat: Any = None
+    # A NodeDialer (object with dial(node) -> socket); None means TCPDialer.
+    dialer: Any = None
+    # Never dial out.
+    no_dial: bool = False
+    # Emit PeerEvents for every message sent and received.
+    enable_msg_events: bool = False
+    # A p2p.log.Logger; None means get_logger("p2p").
+    logger: Any = None
+
+
+def _addr_str(addr) -> str:
+    if isinstance(addr, tuple):
+        host, port = addr[0], addr[1]
+        if ":" in str(host):
+            return "[%s]:%d" % (host, port)
+        return "%s:%d" % (host, port)
+    return str(addr)
+
+
+def _remote_addr(fd) -> str:
+    try:
+        return _addr_str(fd.getpeername())
+    except (OSError, AttributeError):
+        return "<closed>"
+
+
+def split_host_port(addr: str):
+    """Split "host:port", "[v6]:port" or ":port" into (host, int port)."""
+    if addr.startswith("["):
+        end = addr.find("]")
+        if end < 0 or addr[end + 1:end + 2] != ":":
+            raise ValueError("invalid listen address %r" % addr)
+        host, port = addr[1:end], addr[end + 2:]
+    else:
+        host, sep, port = addr.rpartition(":")
+        if not sep:
+            raise ValueError("invalid listen address %r: missing port" % addr)
+        if ":" in host:
+            raise ValueError("invalid listen address %r: IPv6 hosts need brackets" % addr)
+    try:
+        p = int(port)
+    except ValueError:
+        raise ValueError("invalid port in listen address %r" % addr) from None
+    if not 0 <= p <= 65535:
+        raise ValueError("port out of range in listen address %r" % addr)
+    return host, p
+
+
+def _family_for(host: str):
+    if not host:
+        return socket.AF_INET, "0.0.0.0"
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        # A host name: resolve it once.
+        info = socket.getaddrinfo(host, None, 0, socket.SOCK_STREAM)
+        fam, _, _, _, sa = info[0]
+        return fam, sa[0]
+    return (socket.AF_INET6 if ip.version == 6 else socket.AF_INET), str(ip)
+
+
+class conn:  # noqa: N801 - geth's name
+    """A network connection plus what the two handshakes learn about it.
+
+    Go embeds the transport; here the transport methods are forwarded.
+    """
+
+    __slots__ = ("fd", "transport", "flags", "cont", "id", "caps", "name")
+
+    def __init__(self, fd, transport, flags, cont=None, id=None, caps=None, name=""):
+        self.fd = fd
+        self.transport = transport
+        self.flags = ConnFlag(flags)
+        # The run loop answers each checkpoint here (error or None).
+        self.cont = cont if cont is not None else queue.Queue(maxsize=1)
+        self.id = id  # known after the encryption handshake
+        self.caps = caps or []  # known after the protocol handshake
+        self.name = name  # known after the protocol handshake
+
+    # -- the transport, as Go's embedded interface --
+    def do_enc_handshake(self, prv, dial_dest):
+        return self.transport.do_enc_handshake(prv, dial_dest)
+
+    def do_proto_handshake(self, our):
+        return self.transport.do_proto_handshake(our)
+
+    def read_msg(self):
+        return self.transport.read_msg()
+
+    def write_msg(self, msg):
+        return self.transport.write_msg(msg)
+
+    def close(self, err):
+        self.transport.close(err)
+
+    def __str__(self):
+        s = str(self.flags)
+        if self.id is not None:
+            s += " " + _id_hex(self.id)
+        s += " " + _remote_addr(self.fd)
+        return s
+
+    def is_(self, f) -> bool:
+        """Go's conn.is (``is`` is a Python keyword)."""
+        return self.flags & f != 0
+
+    def set(self, f, val: bool) -> None:
+        if val:
+            self.flags = self.flags | f
+        else:
+            self.flags = self.flags & ~f
+
+
+def _id_hex(id) -> str:
+    return bytes(id).hex()
+
+
+class transport:  # noqa: N801 - geth's interface name
+    """What Server needs from a connection's transport (rlpx.new_rlpx, or a fake).
+
+    ``read_msg``/``write_msg`` may only be used after the encryption handshake.
+    """
+
+    def do_enc_handshake(self, prv, dial_dest):  # -> NodeID
+        raise NotImplementedError
+
+    def do_proto_handshake(self, our):  # -> ProtoHandshake
+        raise NotImplementedError
+
+    def read_msg(self):
+        raise NotImplementedError
+
+    def write_msg(self, msg):
+        raise NotImplementedError
+
+    def close(self, err):
+        raise NotImplementedError
+
+
+def _default_new_transport(fd):
+    from p2p import rlpx  # imported late: rlpx imports the peer/message layer
+
+    return rlpx.new_rlpx(fd)
+
+
+@dataclass
+class peerDrop:  # noqa: N801 - geth's name
+    peer: Any
+    err: Any
+    requested: bool  # the remote side asked for the disconnect
+
+
+class Server:
+    """Manages all peer connections.
+
+    Go embeds Config in Server; here the options live in ``self.config`` and
+    reading ``srv.max_peers`` (etc.) falls through to it.
+    """
+
+    def __init__(self, config: Optional[Config] = None, new_transport=None, new_peer_hook=None, **kw):
+        if config is None:
+            config = Config(**kw)
+        elif kw:
+            raise TypeError("pass either a Config or keyword options, not both")
+        self.config = config
+        # Test hooks: fake transports, and a look at each new Peer.
+        self.new_transport = new_transport
+        self.new_peer_hook = new_peer_hook
+
+        self.lock = threading.Lock()  # protects running
+        self.running = False
+
+        self.ntab = None
+        self.listener = None
+        self.our_handshake = None
+        self.last_lookup = None  # monotonic time of the last discovery lookup (dial.py)
+
+        self.quit = threading.Event()
+        self._mailbox: "queue.Queue" = queue.Queue()
+        # Set when run no longer takes messages; guarded by _post_lock so a
+        # message is either taken by run or refused to its sender.
+        self._post_lock = threading.Lock()
+        self._closed = True
+        self.peer_feed = Feed()
+        self.log = config.logger or get_logger("p2p")
+
+        self._udp = None  # the discovery socket (owned by the table once started)
+        self._ext_ip = None  # NAT external IP, if any
+        self._loop_threads: List[threading.Thread] = []  # run, listenLoop, nat.map
+        self._aux_lock = threading.Lock()
+        self._aux_threads = set()  # dial tasks, inbound setups, peers
+        self._pending_fds = set()  # connections inside the handshakes
+
+    def __getattr__(self, name):
+        # Only called for attributes Server does not have: the embedded Config.
+        cfg = self.__dict__.get("config")
+        if cfg is not None and name in Config.__dataclass_fields__:
+            return getattr(cfg, name)
+        raise AttributeError(name)
+
+    # -- mailbox helpers --------------------------------------------------
+
+    def _post(self, kind, value) -> bool:
+        """Hand a message to run; False once run has stopped taking them (<-quit)."""
+        with self._post_lock:
+            if self._closed:
+                return False
+            self._mailbox.put((kind, value))
+            return True
+
+    def _spawn(self, target, name, *args):
+        t = threading.Thread(target=self._aux_run, args=(target, args), name=name, daemon=True)
+        with self._aux_lock:
+            self._aux_threads.add(t)
+        t.start()
+        return t
+
+    def _aux_run(self, target, args):
+        try:
+            target(*args)
+        finally:
+            with self._aux_lock:
+                self._aux_threads.discard(threading.current_thread())
+
+    # -- public API -------------------------------------------------------
+
+    def peers(self):
+        """All connected peers."""
+        ps = []
+        done = queue.Queue(maxsize=1)
+        if self._post("peerOp", (lambda peers: ps.extend(peers.values()), done)):
+            done.get()
+        return ps
+
+    def peer_count(self) -> int:
+        """The number of connected peers."""
+        count = [0]
+        done = queue.Queue(maxsize=1)
+
+        def op(peers):
+            count[0] = len(peers)
+
+        if self._post("peerOp", (op, done)):
+            done.get()
+        return count[0]
+
+    def add_peer(self, node) -> None:
+        """Connect to node and keep it connected (re-dialed after drops)."""
+        self._post("addstatic", node)
+
+    def remove_peer(self, node) -> None:
+        """Stop keeping node connected and disconnect it."""
+        self._post("removestatic", node)
+
+    def subscribe_events(self, ch):
+        """Send PeerEvents to ch (a queue.Queue); returns the Subscription."""
+        return self.peer_feed.subscribe(ch)
+
+    def self(self):
+        """This node's endpoint: ID, (external) IP, ports."""
+        with self.lock:
+            if not self.running:
+                return _empty_node()
+            return self.make_self(self.listener, self.ntab)
+
+    def make_self(self, listener, ntab):
+        if ntab is None:
+            nid = pubkey_id(self.config.private_key.public_key)
+            if listener is None:
+                return _new_node(nid, self._ext_ip or "0.0.0.0", 0, 0)
+            host, port = listener.getsockname()[:2]
+            return _new_node(nid, self._ext_ip or host, 0, port)
+        return ntab.self()
+
+    def stop(self) -> None:
+        """Terminate the server and all peer connections; returns once they are closed."""
+        with self.lock:
+            if not self.running:
+                return
+            self.running = False
+            if self.listener is not None:
+                # shutdown wakes the thread blocked in accept (close alone does not on Linux)
+                _shutdown(self.listener)
+            self.quit.set()
+            self._mailbox.put(("quit", None))
+            self._wake_listen_loop()
+        # Wake handshakes blocked reading their sockets.
+        with self._aux_lock:
+            pending = list(self._pending_fds)
+        for fd in pending:
+            _shutdown(fd)
+        for t in self._loop_threads:
+            t.join(_JOIN_TIMEOUT)
+        while True:
+            with self._aux_lock:
+                rest = [t for t in self._aux_threads if t is not threading.current_thread()]
+            if not rest:
+                break
+            for t in rest:
+                t.join(_JOIN_TIMEOUT)
+                if t.is_alive():
+                    self.log.warn("Thread did not stop", name=t.name)
+                    with self._aux_lock:
+                        self._aux_threads.discard(t)
+        if self.listener is not None:
+            self.listener.close()
+
+    def _wake_listen_loop(self):
+        slots = getattr(self, "_slots", None)
+        if slots is not None:
+            try:
+                slots.put_nowait(None)
+            except queue.Full:
+                pass
+
+    def start(self) -> None:
+        """Start the server. A stopped server cannot be started again."""
+        with self.lock:
+            if self.running:
+                raise RuntimeError("server already running")
+            self.running = True
+            try:
+                self._start()
+            except BaseException:
+                self.running = False
+                self._cleanup_failed_start()
+                raise
+
+    def _start(self):
+        cfg = self.config
+        self.log.info("Starting P2P networking")
+        if cfg.private_key is None:
+            raise ValueError("Server.private_key must be set to a non-nil key")
+        if cfg.discovery_v5:
+            raise ValueError("discovery_v5 is not supported by this port (discv5 is not implemented)")
+        if self.new_transport is None:
+            self.new_transport = _default_new_transport
+        if cfg.dialer is None:
+            cfg.dialer = _dial.TCPDialer(timeout=defaultDialTimeout)
+        self.quit.clear()
+        self._mailbox = queue.Queue()
+
+        # Bind the TCP listener first so that, with port 0, discovery can take
+        # the same port number over UDP (geth binds them separately).
+        listener = None
+        if cfg.listen_addr != "":
+            listener, udp = self._bind(cfg.listen_addr, not cfg.no_discovery)
+        elif not cfg.no_discovery:
+            raise ValueError("discovery needs listen_addr (or set no_discovery)")
+        else:
+            udp = None
+        self.listener = listener
+
+        if cfg.nat is not None:
+            try:
+                ext = cfg.nat.external_ip()
+            except Exception as err:  # a gateway that does not answer: no external IP
+                self.log.debug("Could not get external IP", err=err)
+                ext = None
+            if ext is not None:
+                self._ext_ip = str(ext)
+
+        realaddr = None
+        if udp is not None:
+            self._udp = udp
+            host, port = udp.getsockname()[:2]
+            realaddr = (host, port)
+            if cfg.nat is not None:
+                if not ipaddress.ip_address(host).is_loopback:
+                    self._go_loop(_nat_map, "nat.Map", cfg.nat, self.quit, "udp", port, port,
+                                  "ethereum discovery")
+                if self._ext_ip is not None:
+                    realaddr = (self._ext_ip, port)
+
+        if not cfg.no_discovery:
+            from p2p.discover import udp as discover_udp
+
+            dcfg = discover_udp.Config(
+                private_key=cfg.private_key,
+                announce_addr=realaddr,
+                node_db_path=cfg.node_database,
+                net_restrict=cfg.net_restrict,
+                bootnodes=list(cfg.bootstrap_nodes),
+            )
+            self.ntab = discover_udp.listen_udp(udp, dcfg)
+            self._udp = None  # the table owns (and closes) it now
+
+        dyn_peers = self.max_dialed_conns()
+        dialer = _dial.new_dial_state(list(cfg.static_nodes), list(cfg.bootstrap_nodes), self.ntab,
+                                      dyn_peers, cfg.net_restrict)
+
+        self.our_handshake = ProtoHandshake(
+            version=baseProtocolVersion,
+            name=cfg.name,
+            caps=[p.cap() for p in cfg.protocols],
+            listen_port=0,
+            id=pubkey_id(cfg.private_key.public_key),
+        )
+        if listener is not None:
+            self.start_listening()
+        if cfg.no_dial and cfg.listen_addr == "":
+            self.log.warn("P2P server will be useless, neither dialing nor listening")
+
+        with self._post_lock:
+            self._closed = False
+        self._go_loop(self.run, "p2p.Server.run", dialer)
+
+    def _go_loop(self, target, name, *args):
+        t = threading.Thread(target=target, args=args, name=name, daemon=True)
+        self._loop_threads.append(t)
+        t.start()
+
+    def _cleanup_failed_start(self):
+        self.quit.set()
+        if self.ntab is not None:
+            self.ntab.close()
+            self.ntab = None
+        if self._udp is not None:
+            self._udp.close()
+            self._udp = None
+        if self.listener is not None:
+            _shutdown(self.listener)
+        for t in self._loop_threads:
+            t.join(_JOIN_TIMEOUT)
+        if self.listener is not None:
+            self.listener.close()
+
+    def _bind(self, listen_addr, with_udp):
+        """Bind TCP on listen_addr and, if asked, UDP on the same port number."""
+        host, port = split_host_port(listen_addr)
+        fam, ip = _family_for(host)
+        attempts = 20 if port == 0 else 1
+        for i in range(attempts):
+            tcp = socket.socket(fam, socket.SOCK_STREAM)
+            try:
+                tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                tcp.bind((ip, port))
+                tcp.listen(128)
+            except BaseException:
+                tcp.close()
+                raise
+            if not with_udp:
+                return tcp, None
+            real_port = tcp.getsockname()[1]
+            udp = socket.socket(fam, socket.SOCK_DGRAM)
+            try:
+                udp.bind((ip, real_port))
+                return tcp, udp
+            except OSError as err:
+                udp.close()
+                tcp.close()
+                if err.errno != errno.EADDRINUSE or i == attempts - 1:
+                    raise
+        raise OSError("could not bind")  # not reached
+
+    def start_listening(self):
+        laddr = self.listener.getsockname()
+        self.config.listen_addr = _addr_str(laddr)
+        self._go_loop(self.listen_loop, "p2p.Server.listenLoop")
+        if self.config.nat is not None and not ipaddress.ip_address(laddr[0]).is_loopback:
+            self._go_loop(_nat_map, "nat.Map", self.config.nat, self.quit, "tcp", laddr[1], laddr[1],
+                          "ethereum p2p")
+
+    # -- the main loop ----------------------------------------------------
+
+    def run(self, dialstate):
+        peers = {}
+        inbound_count = 0
+        trusted = {n.id for n in self.config.trusted_nodes}
+        running_tasks = []
+        queued_tasks = []
+        log = self.log
+
+        def del_task(t):
+            for i, rt in enumerate(running_tasks):
+                if rt is t:
+                    del running_tasks[i]
+                    break
+
+        def start_tasks(ts):
+            i = 0
+            while len(running_tasks) < maxActiveDialTasks and i < len(ts):
+                t = ts[i]
+                log.trace("New dial task", task=t)
+                self._spawn(self._run_task, "p2p.Server.run.task", t)
+                running_tasks.append(t)
+                i += 1
+            return ts[i:]
+
+        def schedule_tasks():
+            queued_tasks[:] = start_tasks(queued_tasks)
+            if len(running_tasks) < maxActiveDialTasks:
+                nt = dialstate.new_tasks(len(running_tasks) + len(queued_tasks), peers, time.monotonic())
+                queued_tasks.extend(start_tasks(list(nt)))
+
+        mailbox = self._mailbox
+        while True:
+            schedule_tasks()
+            kind, value = mailbox.get()
+            if kind == "quit":
+                break
+            elif kind == "addstatic":
+                log.trace("Adding static node", node=value)
+                dialstate.add_static(value)
+            elif kind == "removestatic":
+                log.trace("Removing static node", node=value)
+                dialstate.remove_static(value)
+                p = peers.get(value.id)
+                if p is not None:
+                    p.disconnect(peer_error.DiscRequested)
+            elif kind == "peerOp":
+                op, done = value
+                op(peers)
+                done.put(None)
+            elif kind == "taskdone":
+                log.trace("Dial task done", task=value)
+                dialstate.task_done(value, time.monotonic())
+                del_task(value)
+            elif kind == "posthandshake":
+                c = value
+                if c.id in trusted:
+                    # Trusted peers get the flag before the MaxPeers check.
+                    c.flags = c.flags | trustedConn
+                c.cont.put(self.enc_handshake_checks(peers, inbound_count, c))
+            elif kind == "addpeer":
+                c = value
+                err = self.proto_handshake_checks(peers, inbound_count, c)
+                if err is None:
+                    p = new_peer(c, self.config.protocols)
+                    if self.config.enable_msg_events:
+                        p.events = self.peer_feed
+                    name = truncate_name(c.name)
+                    log.debug("Adding p2p peer", name=name, addr=_remote_addr(c.fd), peers=len(peers) + 1)
+                    self._spawn(self.run_peer, "p2p.Server.runPeer", p)
+                    peers[c.id] = p
+                    if p.inbound():
+                        inbound_count += 1
+                # Dial tasks end after the peer is added or refused: reply last.
+                c.cont.put(err)
+            elif kind == "delpeer":
+                pd = value
+                d = time.monotonic() - getattr(pd.peer, "created", time.monotonic())
+                pd.peer.log.debug("Removing p2p peer", duration="%.3fs" % d, peers=len(peers) - 1,
+                                  req=pd.requested, err=pd.err)
+                peers.pop(pd.peer.id(), None)
+                if pd.peer.inbound():
+                    inbound_count -= 1
+
+        log.trace("P2P networking is spinning down")
+        if self.ntab is not None:
+            self.ntab.close()
+        for p in peers.values():
+            p.disconnect(peer_error.DiscQuitting)
+        # Wait for the peers to end; refuse everything else still arriving.
+        while peers:
+            kind, value = mailbox.get()
+            if kind == "delpeer":
+                value.peer.log.trace("<-delpeer (spindown)", remainingTasks=len(running_tasks))
+                peers.pop(value.peer.id(), None)
+            else:
+                self._refuse(kind, value)
+        with self._post_lock:
+            self._closed = True
+        while True:
+            try:
+                kind, value = mailbox.get_nowait()
+            except queue.Empty:
+                break
+            self._refuse(kind, value)
+
+    def _refuse(self, kind, value):
+        """Answer a message that arrived after quit, as Go's select on quit would."""
+        if kind in ("posthandshake", "addpeer"):
+            value.cont.put(errServerStopped)
+        elif kind == "peerOp":
+            value[1].put(None)
+
+    def _run_task(self, t):
+        try:
+            t.do(self)
+        except Exception as err:  # a task must never kill the loop's bookkeeping
+            self.log.error("Dial task failed", task=t, err=err)
+        self._post("taskdone", t)
+
+    def proto_handshake_checks(self, peers, inbound_count, c):
+        if self.config.protocols and count_matching_protocols(self.config.protocols, c.caps) == 0:
+            return _disc_error(peer_error.DiscUselessPeer)
+        # The peer set may have changed since the first check: repeat it.
+        return self.enc_handshake_checks(peers, inbound_count, c)
+
+    def enc_handshake_checks(self, peers, inbound_count, c):
+        if not c.is_(trustedConn | staticDialedConn) and len(peers) >= self.config.max_peers:
+            return _disc_error(peer_error.DiscTooManyPeers)
+        if not c.is_(trustedConn) and c.is_(inboundConn) and inbound_count >= self.max_inbound_conns():
+            return _disc_error(peer_error.DiscTooManyPeers)
+        if c.id in peers:
+            return _disc_error(peer_error.DiscAlreadyConnected)
+        if c.id == self._our_id():
+            return _disc_error(peer_error.DiscSelf)
+        return None
+
+    def _our_id(self):
+        if self.our_handshake is not None:
+            return self.our_handshake.id
+        return pubkey_id(self.config.private_key.public_key)
+
+    def max_inbound_conns(self) -> int:
+        return self.config.max_peers - self.max_dialed_conns()
+
+    def max_dialed_conns(self) -> int:
+        if self.config.no_discovery or self.config.no_dial:
+            return 0
+        r = self.config.dial_ratio or defaultDialRatio
+        return self.config.max_peers // r
+
+    def listen_loop(self):
+        self.log.info("RLPx listener up", self=self.make_self(self.listener, self.ntab))
+        tokens = self.config.max_pending_peers if self.config.max_pending_peers > 0 else defaultMaxPendingPeers
+        slots = queue.Queue(maxsize=tokens + 1)  # +1: room for stop's wake-up token
+        for _ in range(tokens):
+            slots.put(None)
+        self._slots = slots
+        if self.quit.is_set():
+            return
+        while True:
+            # Take a handshake slot before accepting.
+            slots.get()
+            if self.quit.is_set():
+                return
+            try:
+                fd, addr = self.listener.accept()
+            except OSError as err:
+                # Python retries EINTR itself; anything else means the listener is gone.
+                self.log.debug("Read error", err=err)
+                return
+            if self.config.net_restrict is not None and not self.config.net_restrict.contains(
+                    ipaddress.ip_address(addr[0].split("%")[0])):
+                self.log.debug("Rejected conn (not whitelisted in NetRestrict)", addr=_addr_str(addr))
+                fd.close()
+                slots.put(None)
+                continue
+            fd = new_metered_conn(fd, True)
+            self.log.trace("Accepted connection", addr=_addr_str(addr))
+            self._spawn(self._setup_inbound, "p2p.Server.listenLoop.SetupConn", fd, slots)
+
+    def _setup_inbound(self, fd, slots):
+        try:
+            self.setup_conn(fd, inboundConn, None)
+        finally:
+            slots.put(None)
+
+    def setup_conn(self, fd, flags, dial_dest):
+        """Run both handshakes on fd and add it as a peer; returns the error or None."""
+        c = conn(fd, self.new_transport(fd), flags)
+        with self._aux_lock:
+            self._pending_fds.add(fd)
+        try:
+            err = self._setup_conn(c, flags, dial_dest)
+        finally:
+            with self._aux_lock:
+                self._pending_fds.discard(fd)
+        if err is not None:
+            try:
+                c.close(err)
+            except Exception as cerr:  # closing a dead socket must not hide err
+                self.log.trace("Close failed", err=cerr)
+            self.log.trace("Setting up connection failed", id=c.id, err=err)
+        return err
+
+    def _setup_conn(self, c, flags, dial_dest):
+        # Connections still pending from before stop() must not start handshakes.
+        with self.lock:
+            running = self.running
+        if not running:
+            return errServerStopped
+        try:
+            c.id = c.do_enc_handshake(self.config.private_key, dial_dest)
+        except Exception as err:
+            self.log.trace("Failed RLPx handshake", addr=_remote_addr(c.fd), conn=str(c.flags), err=err)
+            return err
+        clog = self.log.new(id=c.id, addr=_remote_addr(c.fd), conn=str(c.flags))
+        if dial_dest is not None and c.id != dial_dest.id:
+            clog.trace("Dialed identity mismatch", want=dial_dest.id)
+            return _disc_error(peer_error.DiscUnexpectedIdentity)
+        err = self.checkpoint(c, "posthandshake")
+        if err is not None:
+            clog.trace("Rejected peer before protocol handshake", err=err)
+            return err
+        try:
+            phs = c.do_proto_handshake(self.our_handshake)
+        except Exception as err:
+            clog.trace("Failed proto handshake", err=err)
+            return err
+        if phs.id != c.id:
+            clog.trace("Wrong devp2p handshake identity", err=phs.id)
+            return _disc_error(peer_error.DiscUnexpectedIdentity)
+        c.caps, c.name = phs.caps, phs.name
+        err = self.checkpoint(c, "addpeer")
+        if err is not None:
+            clog.trace("Rejected peer", err=err)
+            return err
+        # run has launched run_peer for it.
+        clog.trace("connection set up", inbound=dial_dest is None)
+        return None
+
+    def checkpoint(self, c, stage):
+        """Send c to run for the checks of stage ("posthandshake" or "addpeer")."""
+        if not self._post(stage, c):
+            return errServerStopped
+        return c.cont.get()
+
+    def run_peer(self, p):
+        if self.new_peer_hook is not None:
+            self.new_peer_hook(p)
+        self.peer_feed.send(PeerEvent(type=PeerEventTypeAdd, peer=p.id()))
+        remote_requested, err = p.run()
+        self.peer_feed.send(PeerEvent(type=PeerEventTypeDrop, peer=p.id(), error=str(err)))
+        # run waits for every live peer's delpeer, so this is never refused.
+        self._mailbox.put(("delpeer", peerDrop(p, err, remote_requested)))
+
+    def node_info(self) -> "NodeInfo":
+        """A summary of this node: ID, name, enode URL, ports, protocols."""
+        node = self.self()
+        info = NodeInfo(
+            name=self.config.name,
+            enode=str(node),
+            id=_id_hex(node.id),
+            ip=str(node.ip),
+            listen_addr=self.config.listen_addr,
+        )
+        info.ports["discovery"] = int(node.udp)
+        info.ports["listener"] = int(node.tcp)
+        for proto in self.config.protocols:
+            if proto.name not in info.protocols:
+                query = getattr(proto, "node_info", None)
+                info.protocols[proto.name] = query() if query is not None else "unknown"
+        return info
+
+    def peers_info(self):
+        """PeerInfo of every connected peer, sorted by node ID."""
+        infos = [p.info() for p in self.peers() if p is not None]
+        infos.sort(key=lambda i: i.id)
+        return infos
+
+
+def truncate_name(s: str) -> str:
+    if len(s) > 20:
+        return s[:20] + "..."
+    return s
+
+
+@dataclass
+class NodeInfo:
+    """What Server.node_info reports about this node."""
+
+    id: str = ""
+    name: str = ""
+    enode: str = ""
+    ip: str = ""
+    ports: dict = field(default_factory=lambda: {"discovery": 0, "listener": 0})
+    listen_addr: str = ""
+    protocols: dict = field(default_factory=dict)
+
+
+def _shutdown(sock):
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def _nat_map(m, quit, protocol, extport, intport, name):
+    from p2p.nat import nat
+
+    nat.map(m, quit, protocol, extport, intport, name)
+
+
+def _new_node(nid, ip, udp, tcp):
+    return new_node(nid, ip, udp, tcp)
+
+
+def _empty_node():
+    return Node(ip=ipaddress.ip_address("0.0.0.0"))
+
+
+def _disc_error(reason):
+    # A DiscReason used as an error travels as DiscReasonError (see peer_error.py).
+    return peer_error.DiscReasonError(reason)
