@@ -717,7 +717,7 @@ class Server:
         return self.config.max_peers // r
 
     def listen_loop(self):
-        self.log.info("RLPx listener up", self=self.make_self(self.listener, self.ntab))
+        self.log.info("RLPx listener up", self_node=self.make_self(self.listener, self.ntab))
         tokens = self.config.max_pending_peers if self.config.max_pending_peers > 0 else defaultMaxPendingPeers
         slots = queue.Queue(maxsize=tokens + 1)  # +1: room for stop's wake-up token
         for _ in range(tokens):
