@@ -81,7 +81,7 @@ def parse_ip(s):
     return ip
 
 
-def parse(spec: str):
+def parse(spec: str, *, ssdp_addr=None, pmp_gateways=None, pmp_port=None, timeout=None):
     """Parse a NAT mechanism description (the ``--nat`` flag).
 
     Mechanism names are case-insensitive:
@@ -93,7 +93,9 @@ def parse(spec: str):
     - ``"pmp"`` (``natpmp``, ``nat-pmp``): NAT-PMP, gateway auto-detected
     - ``"pmp:192.168.0.1"``: NAT-PMP with the given gateway
 
-    Raises ``ValueError`` with geth's messages for anything else.
+    Raises ``ValueError`` with geth's messages for anything else. The keyword
+    arguments go to the discovery of ``Any``/``UPnP``/``PMP`` (see :func:`Any`);
+    they exist so tests can point discovery at loopback fakes.
     """
     parts = spec.split(":", 1)
     mech = parts[0].lower()
@@ -105,15 +107,15 @@ def parse(spec: str):
     if mech in ("", "none", "off"):
         return None
     if mech in ("any", "auto", "on"):
-        return Any()
+        return Any(ssdp_addr=ssdp_addr, pmp_gateways=pmp_gateways, pmp_port=pmp_port, timeout=timeout)
     if mech in ("extip", "ip"):
         if ip is None:
             raise ValueError("missing IP address")
         return ExtIP(ip)
     if mech == "upnp":
-        return UPnP()
+        return UPnP(ssdp_addr=ssdp_addr, search_timeout=timeout)
     if mech in ("pmp", "natpmp", "nat-pmp"):
-        return PMP(ip)
+        return PMP(ip, port=pmp_port, gateways=pmp_gateways, timeout=timeout)
     raise ValueError('unknown mechanism "%s"' % parts[0])
 
 

@@ -225,7 +225,7 @@ def discover_pmp(gateways=None, port=NATPMP_PORT, timeout=DISCOVER_TIMEOUT, **cl
         c = Client(gw, port, timeout=timeout)
         try:
             c.get_external_address()
-        except (NATError, OSError) as err:
+        except Exception as err:  # whatever the reason, this one is no gateway
             log.trace("NAT-PMP probe failed", gateway=gw, err=err)
             found.put(None)
         else:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import http.client
 import ipaddress
 import queue
+import select
 import socket
 import threading
 import time
@@ -143,7 +144,10 @@ def discover_upnp(ssdp_addr=SSDP_ADDR, search_timeout=SEARCH_TIMEOUT, soap_timeo
     """Search the LAN for an Internet Gateway Device (v1 and v2 at once) and
     return a :class:`upnp` for the first usable one, or None."""
     found = queue.Queue(maxsize=2)
-    kw = dict(ssdp_addr=ssdp_addr, search_timeout=search_timeout, soap_timeout=soap_timeout)
+    # Once one search has found a gateway, the other is cancelled through
+    # this socket pair (a read end select() can wait on).
+    cancel_r, cancel_w = socket.socketpair()
+    kw = dict(ssdp_addr=ssdp_addr, search_timeout=search_timeout, soap_timeout=soap_timeout, cancel=cancel_r)
 
     def igd1(dev, sc):
         st = sc.service.service_type
@@ -163,24 +167,37 @@ def discover_upnp(ssdp_addr=SSDP_ADDR, search_timeout=SEARCH_TIMEOUT, soap_timeo
             return upnp(dev, "IGDv2-PPP1", sc)
         return None
 
-    for target, matcher, name in ((URN_WANConnectionDevice_1, igd1, "nat.discover.IGDv1"),
-                                  (URN_WANConnectionDevice_2, igd2, "nat.discover.IGDv2")):
-        threading.Thread(target=discover, args=(found, target, matcher), kwargs=kw,
-                         name=name, daemon=True).start()
-    for _ in range(2):
-        c = found.get()
-        if c is not None:
-            return c
-    return None
+    threads = [
+        threading.Thread(target=discover, args=(found, target, matcher), kwargs=kw, name=name, daemon=True)
+        for target, matcher, name in ((URN_WANConnectionDevice_1, igd1, "nat.discover.IGDv1"),
+                                      (URN_WANConnectionDevice_2, igd2, "nat.discover.IGDv2"))
+    ]
+    for t in threads:
+        t.start()
+    result = None
+    try:
+        for _ in threads:
+            c = found.get()
+            if c is not None:
+                result = c
+                break
+    finally:
+        cancel_w.send(b"x")
+        for t in threads:
+            t.join()  # quick: searches wake on the cancel, HTTP requests are bounded
+        cancel_r.close()
+        cancel_w.close()
+    return result
 
 
 def discover(out, target, matcher, ssdp_addr=SSDP_ADDR, search_timeout=SEARCH_TIMEOUT,
-             soap_timeout=SOAP_REQUEST_TIMEOUT):
+             soap_timeout=SOAP_REQUEST_TIMEOUT, cancel=None):
     """Find devices of type ``target`` and offer each of their services to
     ``matcher(root_device, service_client)``. The first match whose gateway
-    says NAT is enabled is put into ``out``; None is put if nothing matched."""
+    says NAT is enabled is put into ``out``; None is put if nothing matched.
+    ``cancel`` (a socket) ends the search early when it becomes readable."""
     try:
-        for maybe in discover_devices(target, ssdp_addr, search_timeout, soap_timeout):
+        for maybe in discover_devices(target, ssdp_addr, search_timeout, soap_timeout, cancel):
             if maybe.root is None:
                 log.trace("UPnP device description failed", location=maybe.location, err=maybe.err)
                 continue
@@ -226,10 +243,11 @@ class MaybeRootDevice:
         self.err = err
 
 
-def discover_devices(target, ssdp_addr=SSDP_ADDR, search_timeout=SEARCH_TIMEOUT, soap_timeout=SOAP_REQUEST_TIMEOUT):
+def discover_devices(target, ssdp_addr=SSDP_ADDR, search_timeout=SEARCH_TIMEOUT, soap_timeout=SOAP_REQUEST_TIMEOUT,
+                     cancel=None):
     """Yield a :class:`MaybeRootDevice` for each device answering an SSDP
     search for ``target``, as the answers arrive, until ``search_timeout``."""
-    for headers in ssdp_raw_search(target, ssdp_addr, search_timeout):
+    for headers in ssdp_raw_search(target, ssdp_addr, search_timeout, cancel):
         location = headers.get("location", "")
         try:
             yield MaybeRootDevice(location, root=device_by_url(location, soap_timeout))
@@ -266,9 +284,10 @@ def parse_ssdp_response(data: bytes):
     return headers
 
 
-def ssdp_raw_search(target, ssdp_addr=SSDP_ADDR, search_timeout=SEARCH_TIMEOUT):
+def ssdp_raw_search(target, ssdp_addr=SSDP_ADDR, search_timeout=SEARCH_TIMEOUT, cancel=None):
     """Send an M-SEARCH for ``target`` to ``ssdp_addr`` and yield the headers
-    of each distinct matching answer until ``search_timeout`` seconds pass."""
+    of each distinct matching answer until ``search_timeout`` seconds pass
+    or ``cancel`` (a socket) becomes readable."""
     addr = (str(ssdp_addr[0]), int(ssdp_addr[1]))
     ip = parse_ip(addr[0])
     family = socket.AF_INET6 if ip is not None and ip.version == 6 else socket.AF_INET
@@ -284,11 +303,14 @@ def ssdp_raw_search(target, ssdp_addr=SSDP_ADDR, search_timeout=SEARCH_TIMEOUT):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
-            sock.settimeout(remaining)
+            waitset = [sock] if cancel is None else [sock, cancel]
+            ready, _, _ = select.select(waitset, [], [], remaining)
+            if not ready:
+                return
+            if cancel is not None and cancel in ready:
+                return
             try:
                 data, _ = sock.recvfrom(65536)
-            except socket.timeout:
-                return
             except ConnectionRefusedError:
                 continue  # ICMP from a closed port: keep waiting for others
             headers = parse_ssdp_response(data)
