@@ -29,6 +29,7 @@ from typing import Dict, List, Optional
 import rlp
 
 from p2p.dial import INBOUND_CONN, STATIC_DIALED_CONN, TRUSTED_CONN, ConnFlag
+from p2p.discover.node import NodeID
 from p2p.log import get_logger
 from p2p.message import MsgEventer, MsgReadWriter, Msg, send_items
 from p2p.peer_error import (
@@ -67,15 +68,6 @@ pongMsg = 0x03
 
 
 _log = get_logger("p2p")
-
-
-def _node_id(raw: bytes):
-    """Wrap 64 raw bytes as discover's NodeID (plain bytes if that module is absent)."""
-    try:
-        from p2p.discover.node import NodeID
-    except ImportError:  # pragma: no cover - discover-core not present
-        return raw
-    return NodeID(raw)
 
 
 def _rlp_uint(b) -> int:
@@ -138,7 +130,7 @@ class ProtoHandshake:
             name=name.decode("utf-8", "replace"),
             caps=[Cap.from_rlp(c) for c in caps],
             listen_port=_rlp_uint(listen_port),
-            id=_node_id(nid),
+            id=NodeID(nid),
             rest=item[5:],
         )
 

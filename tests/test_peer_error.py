@@ -1,0 +1,83 @@
+"""Tests for p2p/peer_error.py: disconnect reasons and peer errors."""
+
+import pytest
+import rlp
+
+from p2p import peer_error as pe
+from p2p.peer_error import (
+    DiscReason,
+    DiscReasonError,
+    ErrProtocolReturned,
+    PeerError,
+    disc_reason_for_error,
+    err_protocol_returned,
+    errInvalidMsg,
+    errInvalidMsgCode,
+    new_peer_error,
+)
+
+GETH_REASONS = [
+    ("DiscRequested", 0x00, "disconnect requested"),
+    ("DiscNetworkError", 0x01, "network error"),
+    ("DiscProtocolError", 0x02, "breach of protocol"),
+    ("DiscUselessPeer", 0x03, "useless peer"),
+    ("DiscTooManyPeers", 0x04, "too many peers"),
+    ("DiscAlreadyConnected", 0x05, "already connected"),
+    ("DiscIncompatibleVersion", 0x06, "incompatible p2p protocol version"),
+    ("DiscInvalidIdentity", 0x07, "invalid node identity"),
+    ("DiscQuitting", 0x08, "client quitting"),
+    ("DiscUnexpectedIdentity", 0x09, "unexpected identity"),
+    ("DiscSelf", 0x0A, "connected to self"),
+    ("DiscReadTimeout", 0x0B, "read timeout"),
+    ("DiscSubprotocolError", 0x10, "subprotocol error"),
+]
+
+
+@pytest.mark.parametrize("name,number,text", GETH_REASONS)
+def test_disc_reason_numbers_and_strings(name, number, text):
+    r = getattr(pe, name)
+    assert r is DiscReason(number) is getattr(DiscReason, name)
+    assert int(r) == number
+    assert str(r) == text
+    assert "%s" % r == text and "{}".format(r) == text
+    assert str(DiscReasonError(r)) == text
+    assert rlp.encode([r]) == rlp.encode([number])
+
+
+@pytest.mark.parametrize("number", [0x0C, 0x0F, 0x11, 0x20, 255])
+def test_unknown_disc_reason(number):
+    r = DiscReason(number)
+    assert int(r) == number
+    assert str(r) == "unknown disconnect reason %d" % number
+    assert DiscReasonError(number).reason == number
+
+
+def test_disc_reason_error_is_raisable():
+    with pytest.raises(DiscReasonError) as ei:
+        raise pe.DiscTooManyPeers.error()
+    assert ei.value.reason is pe.DiscTooManyPeers
+    assert ei.value == DiscReasonError(4)
+    assert ei.value == pe.DiscTooManyPeers
+    assert ei.value != DiscReasonError(5)
+
+
+def test_new_peer_error():
+    e = new_peer_error(errInvalidMsgCode, "%d", 17)
+    assert (e.code, str(e)) == (errInvalidMsgCode, "invalid message code: 17")
+    e = new_peer_error(errInvalidMsg, "")
+    assert (e.code, str(e)) == (errInvalidMsg, "invalid message")
+    with pytest.raises(ValueError):
+        new_peer_error(99, "x")
+
+
+def test_disc_reason_for_error():
+    assert disc_reason_for_error(pe.DiscTooManyPeers) is pe.DiscTooManyPeers
+    assert disc_reason_for_error(DiscReasonError(pe.DiscSelf)) is pe.DiscSelf
+    assert disc_reason_for_error(ErrProtocolReturned()) is pe.DiscQuitting
+    assert err_protocol_returned is ErrProtocolReturned
+    assert str(ErrProtocolReturned()) == "protocol returned"
+    assert disc_reason_for_error(new_peer_error(errInvalidMsgCode)) is pe.DiscProtocolError
+    assert disc_reason_for_error(new_peer_error(errInvalidMsg)) is pe.DiscProtocolError
+    assert disc_reason_for_error(PeerError(7, "other")) is pe.DiscSubprotocolError
+    assert disc_reason_for_error(EOFError()) is pe.DiscSubprotocolError
+    assert disc_reason_for_error(ValueError("x")) is pe.DiscSubprotocolError
