@@ -1,0 +1,1104 @@
+"""Node discovery v4 wire protocol over UDP (port of geth's p2p/discover/udp.go).
+
+Packets are ``hash(32) || signature(65) || type(1) || rlp(body)``: the signature
+covers ``keccak256(type || body)`` and the hash covers everything after it. The
+sender's node ID is recovered from the signature.
+
+Threads (goroutines in geth):
+
+* ``discover.udp.loop`` owns the list of pending replies: requests register a
+  matcher with :meth:`udp.pending`, the read loop hands replies to it through
+  :meth:`udp.handle_reply`, and matchers expire after ``respTimeout``.
+* ``discover.udp.readLoop`` reads datagrams from the ``conn`` and dispatches them.
+  Closing the conn wakes a blocked read.
+
+Decoding is the hot path: the RLP body is parsed by a small strict decoder into
+plain Python objects, without going through pyrlp sedes (measured ~4x faster).
+"""
+
+from __future__ import annotations
+
+import collections
+import ipaddress
+import queue
+import socket
+import threading
+import time
+
+from p2p import crypto
+from p2p.discover.node import NodeID, new_node, _to_ip
+from p2p.log import get_logger
+
+log = get_logger("p2p.discover")
+
+__all__ = [
+    "errPacketTooSmall", "errBadHash", "errExpired", "errUnsolicitedReply", "errUnknownNode",
+    "errTimeout", "errClockWarp", "errClosed", "errPacketTooBig", "maxPacketSize", "DiscoverError", "DecodeError",
+    "respTimeout", "expiration", "ntpFailureThreshold", "ntpWarningCooldown", "driftThreshold",
+    "pingPacket", "pongPacket", "findnodePacket", "neighborsPacket",
+    "Ping", "Pong", "Findnode", "Neighbors", "RpcNode", "RpcEndpoint", "rpc_node", "rpc_endpoint",
+    "make_endpoint", "node_to_rpc", "Pending", "Reply", "ReadPacket", "Config", "UDPConn",
+    "listen_udp", "new_udp", "udp", "encode_packet", "decode_packet", "expired",
+    "macSize", "sigSize", "headSize", "max_neighbors",
+]
+
+
+class DiscoverError(Exception):
+    """An error of the discovery protocol. The module-level ``err*`` values are sentinels."""
+
+
+class DecodeError(DiscoverError):
+    """A malformed packet body (bad RLP or wrong field shapes)."""
+
+
+# Errors (compared by identity, like geth's sentinel errors).
+errPacketTooSmall = DiscoverError("too small")
+errBadHash = DiscoverError("bad hash")
+errExpired = DiscoverError("expired")
+errUnsolicitedReply = DiscoverError("unsolicited reply")
+errUnknownNode = DiscoverError("unknown node")
+errTimeout = DiscoverError("RPC timeout")
+errClockWarp = DiscoverError("reply deadline too far in the future")
+errClosed = DiscoverError("socket closed")
+errPacketTooBig = DiscoverError("too big")  # not in geth, which truncates instead
+
+# Timeouts, in seconds.
+respTimeout = 0.5
+expiration = 20.0
+
+ntpFailureThreshold = 32      # continuous timeouts after which the clock is checked
+ntpWarningCooldown = 10 * 60  # minimum time between two NTP warnings
+driftThreshold = 10.0         # allowed clock drift before warning
+
+# RPC packet types (zero is reserved).
+pingPacket = 1
+pongPacket = 2
+findnodePacket = 3
+neighborsPacket = 4
+
+
+# ---------------------------------------------------------------------------
+# RPC structures. Every packet keeps unknown trailing list elements in ``rest``
+# (their raw RLP encodings) for forward compatibility (EIP-8).
+
+
+class _LazyIP:
+    """``ip`` is parsed from its wire bytes only when first read (decoding is hot)."""
+
+    __slots__ = ()
+
+    @property
+    def ip(self):
+        raw = self._raw
+        if raw is not None:
+            self._ip = _ip(raw)
+            self._raw = None
+        return self._ip
+
+    @ip.setter
+    def ip(self, value):
+        self._ip = value
+        self._raw = None
+
+
+class RpcEndpoint(_LazyIP):
+    """An IP address with UDP (discovery) and TCP (RLPx) ports."""
+
+    __slots__ = ("_ip", "_raw", "udp", "tcp")
+
+    def __init__(self, ip=None, udp=0, tcp=0):
+        self._ip = ip    # IPv4Address / IPv6Address, or None when absent/invalid
+        self._raw = None
+        self.udp = udp
+        self.tcp = tcp
+
+    def __eq__(self, other):
+        return (isinstance(other, RpcEndpoint) and self.ip == other.ip
+                and self.udp == other.udp and self.tcp == other.tcp)
+
+    def __repr__(self):
+        return "RpcEndpoint(%s, udp=%d, tcp=%d)" % (self.ip, self.udp, self.tcp)
+
+
+class RpcNode(_LazyIP):
+    """A node as carried in a neighbors packet."""
+
+    __slots__ = ("_ip", "_raw", "udp", "tcp", "id")
+
+    def __init__(self, ip=None, udp=0, tcp=0, id=None):
+        self._ip = ip
+        self._raw = None
+        self.udp = udp
+        self.tcp = tcp
+        self.id = id if id is not None else NodeID()
+
+    def __eq__(self, other):
+        return (isinstance(other, RpcNode) and self.ip == other.ip and self.udp == other.udp
+                and self.tcp == other.tcp and self.id == other.id)
+
+    def __repr__(self):
+        return "RpcNode(%s, udp=%d, tcp=%d, id=%s)" % (self.ip, self.udp, self.tcp, self.id[:8].hex())
+
+
+# snake_case aliases for geth's lower-case type names.
+rpc_endpoint = RpcEndpoint
+rpc_node = RpcNode
+
+
+class _Packet:
+    __slots__ = ()
+
+    def __eq__(self, other):
+        return type(other) is type(self) and all(
+            getattr(self, f) == getattr(other, f) for f in self.__slots__)
+
+    def __repr__(self):
+        return "%s(%s)" % (type(self).__name__, ", ".join(
+            "%s=%r" % (f, getattr(self, f)) for f in self.__slots__))
+
+
+class Ping(_Packet):
+    __slots__ = ("version", "from_", "to", "expiration", "rest")
+    ptype = pingPacket
+    _nfields = 4
+
+    def __init__(self, version=4, from_=None, to=None, expiration=0, rest=None):
+        self.version = version
+        self.from_ = from_ if from_ is not None else RpcEndpoint()  # 'from' is a keyword
+        self.to = to if to is not None else RpcEndpoint()
+        self.expiration = expiration
+        self.rest = rest if rest is not None else []
+
+    def encode_body(self):
+        return _enc_list((_enc_uint(self.version), _enc_endpoint(self.from_),
+                          _enc_endpoint(self.to), _enc_uint(self.expiration), *self.rest))
+
+    def handle(self, t, from_, from_id, mac):
+        return t._handle_ping(self, from_, from_id, mac)
+
+    def name(self):
+        return "PING/v4"
+
+
+class Pong(_Packet):
+    __slots__ = ("to", "reply_tok", "expiration", "rest")
+    ptype = pongPacket
+    _nfields = 3
+
+    def __init__(self, to=None, reply_tok=b"", expiration=0, rest=None):
+        # 'to' mirrors the UDP envelope address of the ping, so the pinger learns
+        # its external address; reply_tok is the hash of the ping packet.
+        self.to = to if to is not None else RpcEndpoint()
+        self.reply_tok = reply_tok
+        self.expiration = expiration
+        self.rest = rest if rest is not None else []
+
+    def encode_body(self):
+        return _enc_list((_enc_endpoint(self.to), _enc_bytes(self.reply_tok),
+                          _enc_uint(self.expiration), *self.rest))
+
+    def handle(self, t, from_, from_id, mac):
+        return t._handle_pong(self, from_, from_id, mac)
+
+    def name(self):
+        return "PONG/v4"
+
+
+class Findnode(_Packet):
+    __slots__ = ("target", "expiration", "rest")
+    ptype = findnodePacket
+    _nfields = 2
+
+    def __init__(self, target=None, expiration=0, rest=None):
+        self.target = target if target is not None else NodeID()  # need not be a real key
+        self.expiration = expiration
+        self.rest = rest if rest is not None else []
+
+    def encode_body(self):
+        return _enc_list((_enc_bytes(self.target), _enc_uint(self.expiration), *self.rest))
+
+    def handle(self, t, from_, from_id, mac):
+        return t._handle_findnode(self, from_, from_id, mac)
+
+    def name(self):
+        return "FINDNODE/v4"
+
+
+class Neighbors(_Packet):
+    __slots__ = ("nodes", "expiration", "rest")
+    ptype = neighborsPacket
+    _nfields = 2
+
+    def __init__(self, nodes=None, expiration=0, rest=None):
+        self.nodes = nodes if nodes is not None else []
+        self.expiration = expiration
+        self.rest = rest if rest is not None else []
+
+    def encode_body(self):
+        return _enc_list((_enc_list([_enc_rpc_node(n) for n in self.nodes]),
+                          _enc_uint(self.expiration), *self.rest))
+
+    def handle(self, t, from_, from_id, mac):
+        return t._handle_neighbors(self, from_, from_id, mac)
+
+    def name(self):
+        return "NEIGHBORS/v4"
+
+
+_packet_types = {pingPacket: Ping, pongPacket: Pong, findnodePacket: Findnode,
+                 neighborsPacket: Neighbors}
+
+
+def _addr_ip(addr):
+    """The IP of a socket address tuple as an ipaddress object (IPv4-mapped -> IPv4)."""
+    host = addr[0]
+    if "%" in host:
+        host = host.split("%", 1)[0]
+    return _to_ip(ipaddress.ip_address(host))
+
+
+def make_endpoint(addr, tcp_port: int) -> RpcEndpoint:
+    """The endpoint for a socket address ``(host, port)`` and a TCP port."""
+    return RpcEndpoint(_addr_ip(addr), addr[1], tcp_port)
+
+
+def node_to_rpc(n) -> RpcNode:
+    return RpcNode(n.ip, n.udp, n.tcp, n.id)
+
+
+# ---------------------------------------------------------------------------
+# RLP: a small encoder and a strict decoder for exactly the shapes above.
+
+
+def _enc_len(n: int, offset: int) -> bytes:
+    if n < 56:
+        return bytes((offset + n,))
+    ln = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes((offset + 55 + len(ln),)) + ln
+
+
+def _enc_bytes(b: bytes) -> bytes:
+    n = len(b)
+    if n == 1 and b[0] < 0x80:
+        return bytes(b)
+    if n < 56:
+        return bytes((0x80 + n,)) + b
+    return _enc_len(n, 0x80) + b
+
+
+def _enc_uint(v: int) -> bytes:
+    if v == 0:
+        return b"\x80"
+    if v < 0x80:
+        return bytes((v,))
+    b = v.to_bytes((v.bit_length() + 7) // 8, "big")
+    return bytes((0x80 + len(b),)) + b
+
+
+def _enc_list(items) -> bytes:
+    payload = b"".join(items)
+    n = len(payload)
+    if n < 56:
+        return bytes((0xC0 + n,)) + payload
+    return _enc_len(n, 0xC0) + payload
+
+
+def _ip_bytes(ip) -> bytes:
+    return b"" if ip is None else ip.packed
+
+
+def _enc_endpoint(e: RpcEndpoint) -> bytes:
+    return _enc_list((_enc_bytes(_ip_bytes(e.ip)), _enc_uint(e.udp), _enc_uint(e.tcp)))
+
+
+def _enc_rpc_node(n: RpcNode) -> bytes:
+    return _enc_list((_enc_bytes(_ip_bytes(n.ip)), _enc_uint(n.udp), _enc_uint(n.tcp),
+                      _enc_bytes(n.id)))
+
+
+def _long(buf, pos, end, b0):
+    # Long string (0xb8..0xbf) or long list (0xf8..0xff) header.
+    ll = b0 - (0xB7 if b0 < 0xC0 else 0xF7)
+    s = pos + 1 + ll
+    if s > end:
+        raise DecodeError("rlp: unexpected EOF")
+    if buf[pos + 1] == 0:
+        raise DecodeError("rlp: non-canonical size information")
+    n = int.from_bytes(buf[pos + 1:s], "big")
+    if n < 56:
+        raise DecodeError("rlp: non-canonical size information")
+    return s, s + n
+
+
+def _split(buf, s, e):
+    """The items of the list payload ``buf[s:e]``.
+
+    Each item is ``(kind, item_start, payload_start, payload_end)`` with kind 0
+    for a single byte, 1 for a string, 2 for a list.
+    """
+    out = []
+    append = out.append
+    pos = s
+    while pos < e:
+        b0 = buf[pos]
+        if b0 < 0x80:
+            append((0, pos, pos, pos + 1))
+            pos += 1
+            continue
+        if b0 < 0xB8:
+            ps = pos + 1
+            pe = ps + b0 - 0x80
+            if b0 == 0x81 and pe <= e and buf[ps] < 0x80:
+                raise DecodeError("rlp: non-canonical size information")
+            kind = 1
+        elif 0xC0 <= b0 < 0xF8:
+            ps = pos + 1
+            pe = ps + b0 - 0xC0
+            kind = 2
+        else:
+            ps, pe = _long(buf, pos, e, b0)
+            kind = 1 if b0 < 0xC0 else 2
+        if pe > e:
+            raise DecodeError("rlp: value size exceeds available input length")
+        append((kind, pos, ps, pe))
+        pos = pe
+    return out
+
+
+def _head(buf, pos, end):
+    """The item starting at ``pos``, in the form of :func:`_split`."""
+    b0 = buf[pos]
+    if b0 < 0x80:
+        return (0, pos, pos, pos + 1)
+    if b0 < 0xB8:
+        ps, pe, kind = pos + 1, pos + 1 + b0 - 0x80, 1
+    elif 0xC0 <= b0 < 0xF8:
+        ps, pe, kind = pos + 1, pos + 1 + b0 - 0xC0, 2
+    else:
+        (ps, pe), kind = _long(buf, pos, end, b0), (1 if b0 < 0xC0 else 2)
+    if pe > end:
+        raise DecodeError("rlp: value size exceeds available input length")
+    return (kind, pos, ps, pe)
+
+
+def _string(it, buf):
+    if it[0] == 2:
+        raise DecodeError("rlp: expected input string or byte")
+    return buf[it[2]:it[3]]
+
+
+def _uint(it, buf, maxbytes):
+    kind, _, ps, pe = it
+    if kind == 0:
+        v = buf[ps]
+        if v == 0:
+            raise DecodeError("rlp: non-canonical integer (leading zero bytes)")
+        return v
+    if kind == 2:
+        raise DecodeError("rlp: expected input string or byte")
+    n = pe - ps
+    if n == 0:
+        return 0
+    if n > maxbytes:
+        raise DecodeError("rlp: input string too long for uint%d" % (maxbytes * 8))
+    if buf[ps] == 0:
+        raise DecodeError("rlp: non-canonical integer (leading zero bytes)")
+    return int.from_bytes(buf[ps:pe], "big")
+
+
+def _ip(b):
+    # geth keeps any byte string as net.IP; only 4- and 16-byte ones are addresses.
+    n = len(b)
+    if n == 4:
+        return ipaddress.IPv4Address(b)
+    if n == 16:
+        return _to_ip(ipaddress.IPv6Address(b))
+    return None
+
+
+def _fields(it, buf, n, tail):
+    if it[0] != 2:
+        raise DecodeError("rlp: expected input list")
+    items = _split(buf, it[2], it[3])
+    if len(items) < n:
+        raise DecodeError("rlp: too few elements")
+    if len(items) > n and not tail:
+        raise DecodeError("rlp: input list has too many elements")
+    return items
+
+
+_new = object.__new__
+
+
+def _dec_endpoint(it, buf):
+    f = _fields(it, buf, 3, False)
+    e = _new(RpcEndpoint)
+    e._raw = _string(f[0], buf)
+    e._ip = None
+    e.udp = _uint(f[1], buf, 2)
+    e.tcp = _uint(f[2], buf, 2)
+    return e
+
+
+def _node_id(it, buf):
+    b = _string(it, buf)
+    if len(b) != 64:
+        raise DecodeError("rlp: input string too %s for [64]uint8" % ("short" if len(b) < 64 else "long"))
+    return NodeID(b)
+
+
+def _decode_body(ptype, buf, start):
+    end = len(buf)
+    if start >= end:
+        raise DecodeError("rlp: unexpected EOF")
+    # Only the first item counts: bytes after it are ignored (EIP-8).
+    top = _head(buf, start, end)
+    if ptype == pingPacket:
+        f = _fields(top, buf, 4, True)
+        p = _new(Ping)
+        p.version = _uint(f[0], buf, 8)
+        p.from_ = _dec_endpoint(f[1], buf)
+        p.to = _dec_endpoint(f[2], buf)
+        p.expiration = _uint(f[3], buf, 8)
+    elif ptype == pongPacket:
+        f = _fields(top, buf, 3, True)
+        p = _new(Pong)
+        p.to = _dec_endpoint(f[0], buf)
+        p.reply_tok = _string(f[1], buf)
+        p.expiration = _uint(f[2], buf, 8)
+    elif ptype == findnodePacket:
+        f = _fields(top, buf, 2, True)
+        p = _new(Findnode)
+        p.target = _node_id(f[0], buf)
+        p.expiration = _uint(f[1], buf, 8)
+    else:  # neighborsPacket
+        f = _fields(top, buf, 2, True)
+        lst = f[0]
+        if lst[0] != 2:
+            raise DecodeError("rlp: expected input list")
+        nodes = []
+        for nit in _split(buf, lst[2], lst[3]):
+            nf = _fields(nit, buf, 4, False)
+            n = _new(RpcNode)
+            n._raw = _string(nf[0], buf)
+            n._ip = None
+            n.udp = _uint(nf[1], buf, 2)
+            n.tcp = _uint(nf[2], buf, 2)
+            n.id = _node_id(nf[3], buf)
+            nodes.append(n)
+        p = _new(Neighbors)
+        p.nodes = nodes
+        p.expiration = _uint(f[1], buf, 8)
+    n = p._nfields
+    p.rest = [buf[it[1]:it[3]] for it in f[n:]] if len(f) > n else []
+    return p
+
+
+# ---------------------------------------------------------------------------
+# Pending replies
+
+
+class Pending:
+    """A reply the loop waits for: matched by sender ID and packet type.
+
+    ``callback(packet)`` returns True once all expected replies arrived; ``errc``
+    then receives None, or an error if nothing matching came before the deadline.
+    """
+
+    __slots__ = ("from_", "ptype", "deadline", "callback", "errc", "done")
+
+    def __init__(self, from_, ptype, callback, errc=None):
+        self.done = False
+        self.from_ = from_
+        self.ptype = ptype
+        self.deadline = 0.0
+        self.callback = callback
+        self.errc = errc if errc is not None else queue.Queue(maxsize=1)
+
+
+class Reply:
+    __slots__ = ("from_", "ptype", "data", "matched")
+
+    def __init__(self, from_, ptype, data, matched):
+        self.from_ = from_
+        self.ptype = ptype
+        self.data = data
+        self.matched = matched  # Queue(maxsize=1): whether a pending request matched
+
+
+class ReadPacket:
+    """A packet the discovery protocol could not handle, passed on to ``Config.unhandled``."""
+
+    __slots__ = ("data", "addr")
+
+    def __init__(self, data, addr):
+        self.data = data
+        self.addr = addr
+
+
+class Config:
+    """Table settings. ``private_key`` is required, the rest optional."""
+
+    def __init__(self, private_key=None, announce_addr=None, node_db_path="", net_restrict=None,
+                 bootnodes=None, unhandled=None):
+        self.private_key = private_key
+        self.announce_addr = announce_addr  # (ip, port) announced in the DHT
+        self.node_db_path = node_db_path    # "" for a throw-away database
+        self.net_restrict = net_restrict    # netutil.Netlist whitelist
+        self.bootnodes = bootnodes or []
+        self.unhandled = unhandled          # queue.Queue of ReadPacket; None ends the stream
+
+
+class UDPConn:
+    """The ``conn`` interface over a real UDP socket (geth's *net.UDPConn).
+
+    ``close`` shuts the socket down first so that a thread blocked in
+    ``read_from_udp`` wakes up and sees the socket closed.
+    """
+
+    # Discovery packets are at most 1280 bytes; read more so that oversize ones
+    # are seen whole (and rejected) rather than cut.
+    read_size = 2048
+
+    def __init__(self, sock):
+        self.sock = sock
+        self._closed = False
+        self._laddr = sock.getsockname()[:2]
+
+    @classmethod
+    def listen(cls, host="127.0.0.1", port=0):
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        s = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            s.bind((host, port))
+        except OSError:
+            s.close()
+            raise
+        return cls(s)
+
+    def read_from_udp(self):
+        """Block for one datagram: ``(data, addr)``; raises OSError once closed."""
+        data, addr = self.sock.recvfrom(self.read_size)
+        if addr is None or self._closed:  # woken by shutdown
+            raise OSError("use of closed network connection")
+        return data, addr
+
+    def write_to_udp(self, b, addr) -> int:
+        return self.sock.sendto(b, addr)
+
+    def close(self):
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # unconnected UDP reports ENOTCONN but still wakes readers
+        self.sock.close()
+
+    def local_addr(self):
+        return self._laddr
+
+
+def listen_udp(c, cfg: Config):
+    """Start discovery on ``c`` (a conn, or a bound UDP socket); returns the Table."""
+    tab, _ = new_udp(c, cfg)
+    log.info("UDP listener up", node=tab.self())
+    return tab
+
+
+def new_udp(c, cfg: Config):
+    from p2p.discover.table import new_table
+    from p2p.discover.node import pubkey_id
+
+    if isinstance(c, socket.socket):
+        c = UDPConn(c)
+    t = udp(c, cfg.private_key, cfg.net_restrict)
+    realaddr = c.local_addr()
+    if cfg.announce_addr is not None:
+        realaddr = cfg.announce_addr
+    # geth TODO kept: the TCP port is assumed equal to the UDP port.
+    t.our_endpoint = make_endpoint(realaddr, realaddr[1])
+    try:
+        tab = new_table(t, pubkey_id(cfg.private_key.public_key), realaddr, cfg.node_db_path,
+                        cfg.bootnodes)
+    except Exception:
+        c.close()
+        raise
+    t.tab = tab
+    t._start(cfg.unhandled)
+    return tab, t
+
+
+class udp:
+    """The discovery v4 RPC protocol (geth's unexported ``udp`` type; it is the Table's transport)."""
+
+    def __init__(self, conn, priv, netrestrict=None):
+        self.conn = conn
+        self.netrestrict = netrestrict
+        self.priv = priv
+        self.our_endpoint = None
+        self.tab = None  # the Table (embedded in geth)
+        self.closing = threading.Event()
+        self._mailbox = queue.Queue()  # addpending / gotreply / closing
+        self._mail_lock = threading.Lock()
+        self._loop_done = False
+        self.clock = time.monotonic  # deadline clock; tests may replace it
+        self.check_clock_drift = None  # defaults to p2p.discover.ntp.check_clock_drift
+        self._threads = []
+
+    def _start(self, unhandled):
+        for target, name, args in ((self.loop, "discover.udp.loop", ()),
+                                   (self.read_loop, "discover.udp.readLoop", (unhandled,))):
+            th = threading.Thread(target=target, args=args, name=name, daemon=True)
+            self._threads.append(th)
+            th.start()
+
+    def close(self):
+        if self.closing.is_set():
+            return
+        self.closing.set()
+        self._mailbox.put(("closing", None))
+        self.conn.close()
+        # Unlike geth (a TODO there), wait for both loops to end.
+        me = threading.current_thread()
+        for th in self._threads:
+            if th is not me:
+                th.join(5)
+
+    # -- requests -----------------------------------------------------------
+
+    def ping(self, toid, toaddr):
+        """Send a ping and wait for the pong; returns None or an error."""
+        return self.send_ping(toid, toaddr, None).get()
+
+    def send_ping(self, toid, toaddr, callback):
+        """Send a ping; ``callback`` runs when the pong arrives. Returns the errc queue."""
+        req = Ping(4, self.our_endpoint, make_endpoint(toaddr, 0),  # geth TODO: known TCP port
+                   int(time.time() + expiration))
+        try:
+            packet, hash_ = encode_packet(self.priv, pingPacket, req)
+        except Exception as e:
+            errc = queue.Queue(maxsize=1)
+            errc.put(e)
+            return errc
+
+        def match(p):
+            ok = p.reply_tok == hash_
+            if ok and callback is not None:
+                callback()
+            return ok
+
+        errc = self.pending(toid, pongPacket, match)
+        self.write(toaddr, req.name(), packet)
+        return errc
+
+    def waitping(self, from_):
+        return self.pending(from_, pingPacket, lambda p: True).get()
+
+    def findnode(self, toid, toaddr, target):
+        """Ask for the neighbors of target; waits for up to bucketSize nodes. ``(nodes, err)``."""
+        from p2p.discover.database import nodeDBNodeExpiration
+        from p2p.discover.table import bucketSize
+
+        # A node that hasn't seen our ping lately has forgotten our endpoint proof
+        # and would ignore the findnode: get pinged by it first.
+        if time.time() - _ts(self.tab.db.last_ping_received(toid)) > nodeDBNodeExpiration:
+            self.ping(toid, toaddr)
+            self.waitping(toid)
+
+        nodes = []
+        nreceived = [0]
+
+        def match(reply):
+            for rn in reply.nodes:
+                nreceived[0] += 1
+                n, err = self.node_from_rpc(toaddr, rn)
+                if err is not None:
+                    log.trace("Invalid neighbor node received", ip=rn.ip, addr=toaddr, err=err)
+                    continue
+                nodes.append(n)
+            return nreceived[0] >= bucketSize
+
+        errc = self.pending(toid, neighborsPacket, match)
+        self.send(toaddr, findnodePacket, Findnode(target, int(time.time() + expiration)))
+        return nodes, errc.get()
+
+    def pending(self, id, ptype, callback):
+        """Register a reply matcher with the loop; returns its errc queue."""
+        p = Pending(id, ptype, callback)
+        if not self._post(("addpending", p)):
+            p.errc.put(errClosed)
+        return p.errc
+
+    def handle_reply(self, from_, ptype, req, wait=True) -> bool:
+        """Hand a reply to the loop; returns whether a pending request matched.
+
+        With ``wait=False`` the result isn't waited for (and False is returned):
+        the ping handler doesn't need it and saves a thread round trip.
+        """
+        matched = queue.Queue(maxsize=1) if wait else None
+        if not self._post(("gotreply", Reply(from_, ptype, req, matched))):
+            return False
+        return matched.get() if wait else False
+
+    def _post(self, msg) -> bool:
+        # The select on t.closing in geth: a message is only queued while the loop runs.
+        with self._mail_lock:
+            if self._loop_done or self.closing.is_set():
+                return False
+            self._mailbox.put(msg)
+            return True
+
+    # -- the pending-reply loop ----------------------------------------------
+
+    def loop(self):
+        # geth keeps one list in deadline order and scans it for every reply. Here
+        # the same order lives in a deque (deadlines only grow, so expiry pops from
+        # the front) and an index by (sender, type) finds the matchers of a reply.
+        plist = collections.deque()
+        index = {}
+        cont_timeouts = 0  # consecutive timeouts, for the clock drift check
+        ntp_warn_time = None
+        mailbox = self._mailbox
+
+        def clock():
+            return self.clock()  # looked up each time so tests can swap the clock
+
+        def remove(p):
+            p.done = True
+            lst = index.get((p.from_, p.ptype))
+            if lst is not None:
+                try:
+                    lst.remove(p)
+                except ValueError:
+                    pass
+                if not lst:
+                    del index[(p.from_, p.ptype)]
+
+        try:
+            while True:
+                # resetTimeout: the nearest deadline, dropping ones too far ahead
+                # (they appear when the clock jumps backwards).
+                timeout = None
+                if plist:
+                    now = clock()
+                    while plist:
+                        p = plist[0]
+                        if p.done:
+                            plist.popleft()
+                            continue
+                        dist = p.deadline - now
+                        if dist < 2 * respTimeout:
+                            timeout = max(dist, 0.0)
+                            break
+                        plist.popleft()
+                        remove(p)
+                        p.errc.put(errClockWarp)
+                try:
+                    kind, value = mailbox.get(timeout=timeout)
+                except queue.Empty:
+                    kind, value = "timeout", None
+
+                if kind == "closing":
+                    break
+                elif kind == "addpending":
+                    value.deadline = clock() + respTimeout
+                    plist.append(value)
+                    key = (value.from_, value.ptype)
+                    lst = index.get(key)
+                    if lst is None:
+                        index[key] = [value]
+                    else:
+                        lst.append(value)
+                elif kind == "gotreply":
+                    r = value
+                    matched = False
+                    lst = index.get((r.from_, r.ptype))
+                    if lst:
+                        matched = True
+                        cont_timeouts = 0
+                        for p in list(lst):
+                            # A matcher stays until its callback reports that all
+                            # replies arrived (neighbors may come in several packets).
+                            if p.callback(r.data):
+                                p.errc.put(None)
+                                remove(p)
+                    if r.matched is not None:
+                        r.matched.put(matched)
+                elif kind == "timeout":
+                    now = clock()
+                    while plist and (plist[0].done or now >= plist[0].deadline):
+                        p = plist.popleft()
+                        if not p.done:
+                            remove(p)
+                            p.errc.put(errTimeout)
+                            cont_timeouts += 1
+                    # Many timeouts in a row: maybe our clock is off, check it.
+                    if cont_timeouts > ntpFailureThreshold:
+                        if ntp_warn_time is None or time.monotonic() - ntp_warn_time >= ntpWarningCooldown:
+                            ntp_warn_time = time.monotonic()
+                            self._start_clock_check()
+                        cont_timeouts = 0
+        finally:
+            with self._mail_lock:
+                self._loop_done = True
+            for p in plist:
+                if not p.done:
+                    p.done = True
+                    p.errc.put(errClosed)
+            # Answer whatever was queued before the loop stopped.
+            while True:
+                try:
+                    kind, value = mailbox.get_nowait()
+                except queue.Empty:
+                    break
+                if kind == "addpending":
+                    value.errc.put(errClosed)
+                elif kind == "gotreply" and value.matched is not None:
+                    value.matched.put(False)
+
+    def _start_clock_check(self):
+        fn = self.check_clock_drift
+        if fn is None:
+            try:
+                from p2p.discover.ntp import check_clock_drift as fn
+            except ImportError:
+                return
+        threading.Thread(target=fn, name="discover.checkClockDrift", daemon=True).start()
+
+    # -- sending --------------------------------------------------------------
+
+    def send(self, toaddr, ptype, req):
+        try:
+            packet, hash_ = encode_packet(self.priv, ptype, req)
+        except Exception as e:
+            return None, e
+        return hash_, self.write(toaddr, req.name(), packet)
+
+    def write(self, toaddr, what, packet):
+        err = None
+        try:
+            self.conn.write_to_udp(packet, toaddr)
+        except OSError as e:
+            err = e
+        log.trace(">> " + what, addr=toaddr, err=err)
+        return err
+
+    # -- receiving ------------------------------------------------------------
+
+    def read_loop(self, unhandled):
+        from p2p.netutil.error import is_temporary_error
+
+        try:
+            while True:
+                try:
+                    data, from_ = self.conn.read_from_udp()
+                except Exception as err:
+                    if self.closing.is_set():
+                        log.debug("UDP read error", err=err)
+                        return
+                    if is_temporary_error(err):
+                        log.debug("Temporary UDP read error", err=err)
+                        continue
+                    log.debug("UDP read error", err=err)
+                    return
+                try:
+                    err = self.handle_packet(from_, data)
+                except Exception as e:  # a bug must not kill the node
+                    log.error("Discovery packet handler failed", addr=from_, err=repr(e))
+                    err = e
+                if err is not None and unhandled is not None:
+                    try:
+                        unhandled.put_nowait(ReadPacket(data, from_))
+                    except queue.Full:
+                        pass
+        finally:
+            self.conn.close()
+            if unhandled is not None:
+                try:
+                    unhandled.put(None, timeout=1)  # close(unhandled)
+                except queue.Full:
+                    pass
+
+    def handle_packet(self, from_, buf):
+        packet, from_id, hash_, err = decode_packet(buf)
+        if err is not None:
+            log.debug("Bad discv4 packet", addr=from_, err=err)
+            return err
+        err = packet.handle(self, from_, from_id, hash_)
+        log.trace("<< " + packet.name(), addr=from_, err=err)
+        return err
+
+    def node_from_rpc(self, sender, rn):
+        """The Node for a neighbors entry from ``sender``: ``(node, err)``."""
+        from p2p.netutil.net import check_relay_ip
+
+        if rn.udp <= 1024:
+            return None, DiscoverError("low port")
+        if rn.ip is None:
+            return None, DiscoverError("invalid IP")
+        err = _call_err(check_relay_ip, _addr_ip(sender), rn.ip)
+        if err is not None:
+            return None, err
+        if self.netrestrict is not None and not self.netrestrict.contains(rn.ip):
+            return None, DiscoverError("not contained in netrestrict whitelist")
+        n = new_node(rn.id, rn.ip, rn.udp, rn.tcp)
+        try:
+            n.validate_complete()
+        except Exception as e:
+            return n, e
+        return n, None
+
+    # -- packet handlers --------------------------------------------------------
+
+    def _handle_ping(self, req, from_, from_id, mac):
+        from p2p.discover.database import nodeDBNodeExpiration
+
+        if expired(req.expiration):
+            return errExpired
+        self.send(from_, pongPacket, Pong(make_endpoint(from_, req.from_.tcp), mac,
+                                          int(time.time() + expiration)))
+        self.handle_reply(from_id, pingPacket, req, wait=False)  # for waitping
+
+        # Before adding the node make sure it has our pong recently, so that its
+        # findnode requests will be accepted later.
+        n = new_node(from_id, _addr_ip(from_), from_[1], req.from_.tcp)
+        db = self.tab.db
+        if time.time() - _ts(db.last_pong_received(from_id)) > nodeDBNodeExpiration:
+            self.send_ping(from_id, from_, lambda: self.tab.add_through_ping(n))
+        else:
+            self.tab.add_through_ping(n)
+        db.update_last_ping_received(from_id, time.time())
+        return None
+
+    def _handle_pong(self, req, from_, from_id, mac):
+        if expired(req.expiration):
+            return errExpired
+        if not self.handle_reply(from_id, pongPacket, req):
+            return errUnsolicitedReply
+        self.tab.db.update_last_pong_received(from_id, time.time())
+        return None
+
+    def _handle_findnode(self, req, from_, from_id, mac):
+        from p2p.discover.table import bucketSize
+        from p2p.netutil.net import check_relay_ip
+
+        if expired(req.expiration):
+            return errExpired
+        if not self.tab.db.has_bond(from_id):
+            # Without an endpoint proof (a recent pong) we don't answer: otherwise a
+            # spoofed source address would let anyone aim our much larger neighbors
+            # replies at a victim.
+            return errUnknownNode
+        target = crypto.keccak256(req.target)
+        with self.tab.mutex:
+            closest = self.tab.closest(target, bucketSize).entries
+        p = Neighbors([], int(time.time() + expiration))
+        sent = False
+        from_ip = _addr_ip(from_)
+        # Split the reply so that each packet stays below 1280 bytes.
+        for n in closest:
+            if _call_err(check_relay_ip, from_ip, n.ip) is None:
+                p.nodes.append(node_to_rpc(n))
+            if len(p.nodes) == max_neighbors:
+                self.send(from_, neighborsPacket, p)
+                p.nodes = []
+                sent = True
+        if p.nodes or not sent:
+            self.send(from_, neighborsPacket, p)
+        return None
+
+    def _handle_neighbors(self, req, from_, from_id, mac):
+        if expired(req.expiration):
+            return errExpired
+        if not self.handle_reply(from_id, neighborsPacket, req):
+            return errUnsolicitedReply
+        return None
+
+
+def _ts(t):
+    """A database timestamp as seconds since the epoch (None/0 = never)."""
+    if t is None:
+        return 0.0
+    if hasattr(t, "timestamp"):
+        return t.timestamp()
+    return float(t)
+
+
+def _call_err(fn, *args):
+    # netutil functions report problems either by returning or raising an error.
+    try:
+        return fn(*args)
+    except ValueError as e:
+        return e
+
+
+macSize = 256 // 8
+sigSize = 520 // 8
+headSize = macSize + sigSize  # space of the packet frame data
+
+
+def _compute_max_neighbors():
+    # Neighbors replies are split to stay below 1280 bytes: find how many
+    # largest-possible entries fit.
+    p = Neighbors([], 2 ** 64 - 1)
+    biggest = RpcNode(ipaddress.IPv6Address(b"\x01" * 16), 0xFFFF, 0xFFFF, NodeID())
+    n = 0
+    while True:
+        p.nodes.append(biggest)
+        if headSize + len(p.encode_body()) + 1 >= 1280:
+            return n
+        n += 1
+
+
+max_neighbors = _compute_max_neighbors()
+
+
+def encode_packet(priv, ptype, req):
+    """Sign and frame a packet: returns ``(packet, hash)``."""
+    body = bytes((ptype,)) + req.encode_body()
+    sig = crypto.sign(crypto.keccak256(body), priv)
+    # The hash covers signature and body; it doesn't protect anything by itself.
+    h = crypto.keccak256(sig, body)
+    return b"".join((h, sig, body)), h
+
+
+_keccak = crypto.new_keccak256
+_recover = crypto.recover_node_id
+
+
+def decode_packet(buf):
+    """Check, recover and parse a datagram: ``(packet, from_id, hash, err)``.
+
+    ``err`` is None on success; on failure ``packet`` is None and ``from_id`` /
+    ``hash`` are set as far as they were computed (as in geth).
+    """
+    if len(buf) < headSize + 1:
+        return None, None, None, errPacketTooSmall
+    if len(buf) > maxPacketSize:
+        # geth reads into a 1280-byte buffer, so a bigger datagram is cut and fails
+        # the hash check; we read it whole and reject it explicitly.
+        return None, None, None, errPacketTooBig
+    if type(buf) is not bytes:
+        buf = bytes(buf)
+    mv = memoryview(buf)
+    h = bytes(mv[:macSize])
+    if _keccak(mv[macSize:]).digest() != h:
+        return None, None, None, errBadHash
+    try:
+        from_id = NodeID(_recover(_keccak(mv[headSize:]).digest(), bytes(mv[macSize:headSize])))
+    except (crypto.CryptoError, ValueError) as e:
+        return None, None, h, e
+    ptype = buf[headSize]
+    if ptype not in _packet_types:
+        return None, from_id, h, DecodeError("unknown type: %d" % ptype)
+    try:
+        req = _decode_body(ptype, buf, headSize + 1)
+    except (DecodeError, ValueError) as e:
+        return None, from_id, h, e
+    return req, from_id, h, None
+
+
+def expired(ts) -> bool:
+    return ts < time.time()
