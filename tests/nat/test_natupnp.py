@@ -459,3 +459,26 @@ def test_device_visit_services_order():
     assert seen == ["Layer3Forwarding", "WANCommonInterfaceConfig", "WANIPConnection", "LANHostConfigManagement"]
     assert root.url_base_str == "http://h:1/desc.xml"
     assert root.spec_version == (1, 0)
+
+
+def test_upnp_searches_igd_v1_and_v2():
+    with full_igd() as dev:
+        assert discover_upnp(ssdp_addr=dev.ssdp_addr, search_timeout=SEARCH) is not None
+        targets = set()
+        while len(targets) < 2:
+            msg = dev.ssdp_requests.get(timeout=WAIT).decode()
+            targets.update(line[4:] for line in msg.split("\r\n") if line.startswith("ST: "))
+        assert targets == {natupnp.URN_WANConnectionDevice_1, natupnp.URN_WANConnectionDevice_2}
+
+
+def test_upnp_found_cancels_other_search():
+    # The IGDv2 search would wait a minute for answers; finding the IGDv1
+    # gateway wakes it, so discovery returns at once with no thread left.
+    with full_igd() as dev:
+        result = queue.Queue()
+        t = threading.Thread(target=lambda: result.put(discover_upnp(ssdp_addr=dev.ssdp_addr, search_timeout=60)))
+        t.start()
+        found = result.get(timeout=WAIT)
+        t.join(WAIT)
+        assert found is not None and found.service == "IGDv1-IP1"
+        assert not any(th.name.startswith("nat.discover") for th in threading.enumerate())
