@@ -1037,6 +1037,7 @@ def _call_err(fn, *args):
 macSize = 256 // 8
 sigSize = 520 // 8
 headSize = macSize + sigSize  # space of the packet frame data
+maxPacketSize = 1280          # discovery packets are at most this big
 
 
 def _compute_max_neighbors():
