@@ -241,10 +241,15 @@ class _StreamConn:
         return self._delegate("set_write_deadline", t)
 
     def read_exact(self, n: int):
-        return _read_full_stream(self.stream, n)
+        data = self.stream.read(n)
+        if data is not None and len(data) == n:
+            return data
+        return _read_full_stream(self.stream, n, data)
 
     def write(self, data) -> None:
-        _write_all_stream(self.stream, data)
+        k = self.stream.write(data)
+        if k is not None and k < len(data):
+            _write_all_stream(self.stream, memoryview(data)[k:])
 
     def close(self) -> None:
         close = getattr(self.stream, "close", None)
@@ -252,8 +257,9 @@ class _StreamConn:
             close()
 
 
-def _read_full_stream(stream, n: int) -> bytes:
-    data = stream.read(n)
+def _read_full_stream(stream, n: int, data=None) -> bytes:
+    if data is None:
+        data = stream.read(n)
     if data is not None and len(data) == n:
         return data
     parts = [data] if data else []
@@ -936,6 +942,7 @@ def _encode_code(code: int) -> bytes:
 zeroHeader = b"\xc2\x80\x80"
 ZERO_HEADER = zeroHeader
 zero16 = bytes(16)
+_ZERO16 = zero16
 _HEADER_TAIL = zeroHeader + bytes(10)  # header bytes 3..15
 
 
@@ -953,7 +960,7 @@ class RLPXFrameRW(MsgReadWriter):
     """
 
     def __init__(self, conn, s: Secrets):
-        self.conn = _wrap_conn(conn)
+        self.conn = conn
         try:
             mac_alg = algorithms.AES(bytes(s.mac))
             enc_alg = algorithms.AES(bytes(s.aes))
@@ -961,9 +968,9 @@ class RLPXFrameRW(MsgReadWriter):
             raise ValueError("invalid RLPx secret: %s" % e) from None
         # All-zero IV: the key is ephemeral. One CTR context per direction for the
         # whole connection (geth's cipher.Stream).
-        iv = bytes(16)
-        self.enc = Cipher(enc_alg, modes.CTR(iv)).encryptor()
-        self.dec = Cipher(enc_alg, modes.CTR(iv)).decryptor()
+        ctr = Cipher(enc_alg, modes.CTR(bytes(16)))
+        self.enc = ctr.encryptor()
+        self.dec = ctr.decryptor()
         self.mac_cipher = Cipher(mac_alg, modes.ECB()).encryptor()
         self.egress_mac = s.egress_mac
         self.ingress_mac = s.ingress_mac
@@ -973,15 +980,25 @@ class RLPXFrameRW(MsgReadWriter):
         self._ingress_sum = s.ingress_mac.digest()
         self.snappy = False
 
+    @property
+    def conn(self):
+        return self._conn
+
+    @conn.setter
+    def conn(self, c):
+        self._conn = _wrap_conn(c)
+        self._write = self._conn.write
+        self._read_exact = self._conn.read_exact
+
     def write_msg(self, msg: Msg) -> None:
         """Encrypt ``msg`` into one frame and write it with a single call."""
-        ptype = _encode_code(msg.code)
+        code = msg.code
+        ptype = _CODE_ENC[code] if 0 <= code < 128 else _encode_code(code)
         size = msg.size
         if self.snappy:
             if size > MAX_UINT24:
                 raise ErrPlainMessageTooLarge()
-            payload = _read_payload(msg, size)
-            payload = snappy.compress(payload)
+            payload = snappy.compress(_read_payload(msg, size))
             size = len(payload)
         elif len(ptype) + size > MAX_UINT24:
             payload = None
@@ -991,71 +1008,65 @@ class RLPXFrameRW(MsgReadWriter):
         fsize = len(ptype) + size
         if fsize > MAX_UINT24:
             raise RLPxError("message size overflows uint24")
-        pad = -fsize & 15
-        total = 32 + fsize + pad + 16
-        out = bytearray(total + 15)  # update_into wants block_size - 1 spare bytes
-        mv = memoryview(out)
-        enc = self.enc.update_into
+        enc = self.enc.update
         mac_enc = self.mac_cipher.update
         egress = self.egress_mac
 
-        # Header (encrypted) and header MAC.
-        enc(fsize.to_bytes(3, "big") + _HEADER_TAIL, mv)
-        egress.update(_xor16(mac_enc(self._egress_sum[:16]), mv[:16]))
-        mv[16:32] = egress.digest()[:16]
+        # Header (encrypted) and header MAC: update_mac with the cached digest.
+        hct = enc(fsize.to_bytes(3, "big") + _HEADER_TAIL)
+        egress.update((int.from_bytes(mac_enc(self._egress_sum[:16]), "big")
+                       ^ int.from_bytes(hct, "big")).to_bytes(16, "big"))
+        hmac_ = egress.digest()[:16]
 
-        # Frame content, then the frame MAC over the ciphertext.
-        pos = 32 + len(ptype)
-        enc(ptype, mv[32:])
-        if size:
-            enc(payload, mv[pos:])
-            pos += size
-        if pad:
-            enc(zero16[:pad], mv[pos:])
-            pos += pad
-        egress.update(mv[32:pos])
+        # Frame content (code, payload, zero padding), then the frame MAC over the ciphertext.
+        pad = -fsize & 15
+        ct = enc(ptype + payload + _ZERO16[:pad] if pad else ptype + payload)
+        egress.update(ct)
         seed = egress.digest()[:16]
-        egress.update(_xor16(mac_enc(seed), seed))
+        egress.update((int.from_bytes(mac_enc(seed), "big") ^ int.from_bytes(seed, "big")).to_bytes(16, "big"))
         d = egress.digest()
         self._egress_sum = d
-        mv[pos:pos + 16] = d[:16]
-        self.conn.write(mv[:total])
+        self._write(b"".join((hct, hmac_, ct, d[:16])))
 
     def read_msg(self) -> Msg:
         """Read, verify and decrypt one frame; returns its message."""
-        conn = self.conn
+        read_exact = self._read_exact
         ingress = self.ingress_mac
         mac_enc = self.mac_cipher.update
 
-        head = conn.read_exact(32)
+        head = read_exact(32)
         # Verify the header MAC before trusting the size.
-        ingress.update(_xor16(mac_enc(self._ingress_sum[:16]), head[:16]))
-        d = ingress.digest()
-        if not hmac.compare_digest(d[:16], head[16:32]):
+        hct = head[:16]
+        ingress.update((int.from_bytes(mac_enc(self._ingress_sum[:16]), "big")
+                        ^ int.from_bytes(hct, "big")).to_bytes(16, "big"))
+        if not hmac.compare_digest(ingress.digest()[:16], head[16:32]):
             raise BadMACError("bad header MAC")
-        h = self.dec.update(head[:16])
+        h = self.dec.update(hct)
         fsize = (h[0] << 16) | (h[1] << 8) | h[2]
         # (the rest of the header, the protocol type, is ignored like in geth)
 
         rsize = (fsize + 15) & ~15  # padded to 16 bytes
-        body = conn.read_exact(rsize + 16)  # frame and frame MAC together
+        body = read_exact(rsize + 16)  # frame and frame MAC together
         frame = body[:rsize]
         ingress.update(frame)
         seed = ingress.digest()[:16]
-        ingress.update(_xor16(mac_enc(seed), seed))
+        ingress.update((int.from_bytes(mac_enc(seed), "big") ^ int.from_bytes(seed, "big")).to_bytes(16, "big"))
         d = ingress.digest()
         self._ingress_sum = d
         if not hmac.compare_digest(d[:16], body[rsize:]):
             raise BadMACError("bad frame MAC")
 
         content = self.dec.update(frame)
-        code, n = _decode_code(content, fsize)
-        payload = content[n:fsize]
-        size = fsize - n
+        b = content[0] if fsize else 0xFF
+        if b < 0x80:
+            code, n = b, 1
+        else:
+            code, n = _decode_code(content, fsize)
 
         if self.snappy:
-            payload, size = _snappy_decode(payload, code)
-        return Msg(code, size, io.BytesIO(payload))
+            payload, size = _snappy_decode(content[n:fsize], code)
+            return Msg(code, size, io.BytesIO(payload))
+        return Msg(code, fsize - n, io.BytesIO(content[n:fsize]))
 
 
 # geth's type name (lower-case in Go).
