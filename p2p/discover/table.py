@@ -474,6 +474,10 @@ class Table:
 
         The caller must not hold self.mutex.
         """
+        if n.id == self.self_node.id:
+            # Neighbors replies can list us; geth of this era added itself then (a
+            # bug fixed later in geth by the same check).
+            return
         with self.mutex:
             b = self.bucket(n.sha)
             if not self.bump_or_add(b, n):

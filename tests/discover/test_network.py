@@ -1,0 +1,168 @@
+"""Discovery over real UDP sockets on 127.0.0.1: bootstrapping and bad input."""
+
+import logging
+import os
+import queue
+import socket
+import threading
+import time
+
+import pytest
+
+from p2p import crypto
+from p2p.discover import udp as udpmod
+from p2p.discover.node import new_node, pubkey_id
+from p2p.discover.udp import Ping, RpcEndpoint, pingPacket, pongPacket, encode_packet, headSize
+
+N_NODES = 30
+
+
+def _start_node(bootnodes=()):
+    key = crypto.generate_key()
+    conn = udpmod.UDPConn.listen("127.0.0.1", 0)
+    tab = udpmod.listen_udp(conn, udpmod.Config(private_key=key, bootnodes=list(bootnodes)))
+    return tab
+
+
+def _close_all(tabs):
+    # Close in parallel: each close waits for its node's threads.
+    ths = [threading.Thread(target=t.close, name="test.close") for t in tabs]
+    for th in ths:
+        th.start()
+    for th in ths:
+        th.join(10)
+
+
+def _parallel(fn, items):
+    ths = [threading.Thread(target=fn, args=(it,), name="test.parallel") for it in items]
+    for th in ths:
+        th.start()
+    for th in ths:
+        th.join(60)
+
+
+def test_network_bootstrap_30_nodes():
+    boot = _start_node()
+    tabs = []
+    try:
+        assert boot.init_done.wait(10)
+        bootnode = boot.self()
+        for _ in range(N_NODES - 1):
+            tabs.append(_start_node([bootnode]))
+        nodes = [boot] + tabs
+        # Every node's first refresh (seeded with the bootnode) must finish.
+        for t in nodes:
+            assert t.init_done.wait(30)
+        # Refresh everyone once more now that the bootnode knows the whole network
+        # (the timers would do it after 30 minutes).
+        _parallel(lambda t: t.refresh().wait(30), nodes)
+
+        ids = {t.self().id for t in nodes}
+        sizes = []
+        for t in nodes:
+            with t.mutex:
+                known = {n.id for b in t.buckets for n in b.entries}
+            assert t.self().id not in known
+            assert known <= ids
+            sizes.append(len(known))
+        # Buckets hold 16 nodes, so a node can't always keep all 29 others; most
+        # must be there.
+        assert min(sizes) >= (N_NODES - 1) // 2, sizes
+        assert sum(sizes) / len(sizes) >= 0.75 * (N_NODES - 1), sizes
+        # Lookups resolve other nodes through the network.
+        target = tabs[-1].self()
+        found = tabs[0].resolve(target.id)
+        assert found is not None and found.udp == target.udp
+    finally:
+        _close_all([boot] + tabs)
+    names = {th.name for th in threading.enumerate()}
+    assert not any(n.startswith("discover.") for n in names), names
+
+
+def _ping_and_wait_pong(sock, key, node_addr, timeout=5.0):
+    port = sock.getsockname()[1]
+    ep = RpcEndpoint(udpmod._addr_ip(("127.0.0.1", 0)), port, port)
+    pkt, h = encode_packet(key, pingPacket, Ping(4, ep, RpcEndpoint(ep.ip, node_addr[1], 0),
+                                                 int(time.time()) + 20))
+    sock.sendto(pkt, node_addr)
+    deadline = time.monotonic() + timeout
+    while True:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        data, _ = sock.recvfrom(2048)
+        p, from_id, _, err = udpmod.decode_packet(data)
+        if err is None and isinstance(p, udpmod.Pong) and p.reply_tok == h:
+            return p
+
+
+def test_network_malformed_datagrams_are_dropped(caplog):
+    caplog.set_level(logging.DEBUG, logger="p2p.discover")
+    tab = _start_node()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    try:
+        assert tab.init_done.wait(10)
+        addr = tab.self().addr()
+        key = crypto.generate_key()
+        good, _ = encode_packet(key, pingPacket, Ping(4, RpcEndpoint(udpmod._addr_ip(addr), 1, 1),
+                                                      RpcEndpoint(udpmod._addr_ip(addr), 1, 0),
+                                                      int(time.time()) + 20))
+
+        def resign(body):
+            sig = crypto.sign(crypto.keccak256(body), key)
+            return crypto.keccak256(sig, body) + sig + body
+
+        bad_sig = bytearray(good[32:97])
+        bad_sig[64] = 9
+        bad = {
+            "random": os.urandom(300),
+            "truncated": good[:50],
+            "empty": b"",
+            "bad hash": bytes([good[0] ^ 0xFF]) + good[1:],
+            "bad signature": crypto.keccak256(bytes(bad_sig), good[97:]) + bytes(bad_sig) + good[97:],
+            "broken rlp": resign(b"\x01\xc9\x04\xc0"),
+            "unknown type": resign(b"\x07\xc0"),
+            "oversize": resign(good[97:] + bytes(1500)),
+            "huge": os.urandom(9000),
+        }
+        # Let the node ping us back after the good ping: answer nothing, it's fine.
+        caplog.clear()
+        for data in bad.values():
+            sock.sendto(data, addr)
+        # The node is still fine: a valid ping right after gets its pong. The read
+        # loop handles datagrams in order, so all the bad ones were seen by then.
+        pong = _ping_and_wait_pong(sock, key, addr)
+        assert pong.to.udp == sock.getsockname()[1]
+        lines = [r.getMessage() for r in caplog.records
+                 if r.levelno == logging.DEBUG and "Bad discv4 packet" in r.getMessage()]
+        assert len(lines) == len(bad), lines
+        for why in ("too small", "bad hash", "too big", "unknown type: 7", "recovery"):
+            assert any(why in line for line in lines), (why, lines)
+    finally:
+        sock.close()
+        tab.close()
+
+
+def test_network_many_pings_pongs():
+    # Several clients ping one node at once; every ping gets its pong.
+    tab = _start_node()
+    try:
+        assert tab.init_done.wait(10)
+        addr = tab.self().addr()
+        errors = queue.Queue()
+
+        def client(_):
+            key = crypto.generate_key()
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.bind(("127.0.0.1", 0))
+            try:
+                for _ in range(10):
+                    _ping_and_wait_pong(s, key, addr)
+            except Exception as e:
+                errors.put(e)
+            finally:
+                s.close()
+
+        _parallel(client, range(4))
+        assert errors.empty(), errors.get()
+    finally:
+        tab.close()
