@@ -30,12 +30,7 @@ import time
 
 from p2p.discover.node import Node, NodeID
 from p2p.log import get_logger
-
-try:  # metrics.go is ported by another engineer; fall back to the bare socket until it lands.
-    from p2p.metrics import new_metered_conn
-except ImportError:  # pragma: no cover - only while p2p/metrics.py is missing
-    def new_metered_conn(conn, ingress):
-        return conn
+from p2p.metrics import new_metered_conn
 
 log = get_logger("p2p")
 

@@ -628,6 +628,24 @@ def test_dial_task_setup_error_is_not_a_dial_error():
     assert isinstance(err, DialError) and isinstance(err.err, ConnectionRefusedError)
 
 
+def test_dial_task_meters_outbound_connection(monkeypatch):
+    from p2p import metrics
+    monkeypatch.setattr(metrics, "Enabled", True)
+    before = metrics.egressConnectMeter.count()
+
+    class D:
+        def dial(self, dest):
+            return "fd"
+
+    srv = _FakeServer(dialer=D())
+    node = new_node(uint_id(1), "127.0.0.1", 1, 1)
+    assert DialTask(DYN_DIALED_CONN, node).dial(srv, node) is None
+    (fd, flags, dest), = srv.setup_calls
+    assert isinstance(fd, metrics.MeteredConn) and fd.conn == "fd"
+    assert flags == DYN_DIALED_CONN and dest is node
+    assert metrics.egressConnectMeter.count() == before + 1
+
+
 def test_dial_task_resolve_backoff(monkeypatch):
     clock = [0.0]
     monkeypatch.setattr(dial, "_now", lambda: clock[0])
