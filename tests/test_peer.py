@@ -613,3 +613,78 @@ def test_proto_handshake_roundtrip():
 def test_proto_handshake_bad_input(bad):
     with pytest.raises(PeerError):
         Msg.from_bytes(handshakeMsg, bad).decode(ProtoHandshake)
+
+
+# ---- over a real RLPx transport (geth's testPeer uses rlpx over net.Pipe) --------
+
+
+def _rlpx_pair():
+    import socket
+
+    from p2p import crypto, rlpx
+
+    ts = []
+    for s in socket.socketpair():
+        t = rlpx.new_rlpx(s)
+        t.rw = rlpx.new_rlpx_frame_rw(t.conn, rlpx.Secrets(
+            mac=bytes(16), aes=bytes(16), ingress_mac=crypto.new_keccak256(), egress_mac=crypto.new_keccak256()))
+        ts.append(t)
+    return ts
+
+
+class RLPxConn(PipeConn):
+    """The server's conn over an rlpx transport (close takes the reason)."""
+
+    def close(self, err):
+        self.close_errs.put(err)
+        self.transport.close(err)
+
+
+def test_peer_over_rlpx():
+    t1, t2 = _rlpx_pair()
+    errors = []
+
+    def run(peer, rw):
+        try:
+            expect_msg(rw, 0, [1])
+            send_items(rw, 1, b"x")
+        except Exception as e:
+            errors.append(e)
+        rw.read_msg()  # until the peer closes
+
+    proto = Protocol(name="a", version=1, length=2, run=run)
+    c1 = RLPxConn(t1, caps=[proto.cap()])
+    p = new_peer(c1, [proto])
+    result = queue.Queue(maxsize=1)
+    th = threading.Thread(target=lambda: result.put(p.run()), name="test.Peer.run")
+    th.start()
+    try:
+        send(t2, baseProtocolLength, [1])
+        expect_msg(t2, baseProtocolLength + 1, [b"x"])
+        send_items(t2, pingMsg)
+        expect_msg(t2, pongMsg, [])
+        p.disconnect(DiscUselessPeer)
+        # The transport tells the remote why before closing.
+        expect_msg(t2, discMsg, [int(DiscUselessPeer)])
+        remote_requested, err = result.get(timeout=WAIT)
+        assert remote_requested is False and err.reason == DiscUselessPeer
+        assert errors == []
+    finally:
+        t2.close(None)
+        t1.close(None)
+        th.join(WAIT)
+
+
+def test_peer_over_rlpx_remote_disconnect():
+    t1, t2 = _rlpx_pair()
+    p = new_peer(RLPxConn(t1), [])
+    result = queue.Queue(maxsize=1)
+    th = threading.Thread(target=lambda: result.put(p.run()), name="test.Peer.run")
+    th.start()
+    try:
+        send_items(t2, discMsg, DiscAlreadyConnected)
+        remote_requested, err = result.get(timeout=WAIT)
+        assert remote_requested is True and err.reason == DiscAlreadyConnected
+    finally:
+        t2.close(None)
+        th.join(WAIT)
