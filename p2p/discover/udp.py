@@ -430,7 +430,7 @@ def _fields(it, buf, n, tail):
 _new = object.__new__
 
 
-def _dec_endpoint(it, buf):
+def _dec_endpoint_slow(it, buf):
     f = _fields(it, buf, 3, False)
     e = _new(RpcEndpoint)
     e._raw = _string(f[0], buf)
@@ -438,6 +438,60 @@ def _dec_endpoint(it, buf):
     e.udp = _uint(f[1], buf, 2)
     e.tcp = _uint(f[2], buf, 2)
     return e
+
+
+def _dec_endpoint(it, buf):
+    # Fast path for the usual shape: a 4- or 16-byte IP and canonical ports of up
+    # to two bytes. Anything else (including every malformed input) takes the
+    # general path, which also produces the errors.
+    kind, _, s, e = it
+    if kind != 2 or s >= e:
+        return _dec_endpoint_slow(it, buf)
+    b0 = buf[s]
+    if b0 == 0x84:
+        pos = s + 5
+    elif b0 == 0x90:
+        pos = s + 17
+    else:
+        return _dec_endpoint_slow(it, buf)
+    raw = buf[s + 1:pos]
+    # UDP port, then TCP port (the same code twice, unrolled: this is hot).
+    if pos >= e:
+        return _dec_endpoint_slow(it, buf)
+    c = buf[pos]
+    if 0 < c < 0x80:
+        udp_port = c
+        pos += 1
+    elif c == 0x82 and pos + 3 <= e and buf[pos + 1]:
+        udp_port = (buf[pos + 1] << 8) | buf[pos + 2]
+        pos += 3
+    elif c == 0x80:
+        udp_port = 0
+        pos += 1
+    else:
+        return _dec_endpoint_slow(it, buf)
+    if pos >= e:
+        return _dec_endpoint_slow(it, buf)
+    c = buf[pos]
+    if 0 < c < 0x80:
+        tcp_port = c
+        pos += 1
+    elif c == 0x82 and pos + 3 <= e and buf[pos + 1]:
+        tcp_port = (buf[pos + 1] << 8) | buf[pos + 2]
+        pos += 3
+    elif c == 0x80:
+        tcp_port = 0
+        pos += 1
+    else:
+        return _dec_endpoint_slow(it, buf)
+    if pos != e:
+        return _dec_endpoint_slow(it, buf)
+    ep = _new(RpcEndpoint)
+    ep._raw = raw
+    ep._ip = None
+    ep.udp = udp_port
+    ep.tcp = tcp_port
+    return ep
 
 
 def _node_id(it, buf):
@@ -454,7 +508,11 @@ def _decode_body(ptype, buf, start):
     # Only the first item counts: bytes after it are ignored (EIP-8).
     top = _head(buf, start, end)
     if ptype == pingPacket:
-        f = _fields(top, buf, 4, True)
+        if top[0] != 2:
+            raise DecodeError("rlp: expected input list")
+        f = _split(buf, top[2], top[3])
+        if len(f) < 4:
+            raise DecodeError("rlp: too few elements")
         p = _new(Ping)
         p.version = _uint(f[0], buf, 8)
         p.from_ = _dec_endpoint(f[1], buf)
@@ -1067,6 +1125,7 @@ def encode_packet(priv, ptype, req):
 
 _keccak = crypto.new_keccak256
 _recover = crypto.recover_node_id
+_new_id = bytes.__new__  # NodeID without the length check: recovery gives 64 bytes
 
 
 def decode_packet(buf):
@@ -1075,20 +1134,21 @@ def decode_packet(buf):
     ``err`` is None on success; on failure ``packet`` is None and ``from_id`` /
     ``hash`` are set as far as they were computed (as in geth).
     """
-    if len(buf) < headSize + 1:
+    n = len(buf)
+    if n < headSize + 1:
         return None, None, None, errPacketTooSmall
-    if len(buf) > maxPacketSize:
+    if n > maxPacketSize:
         # geth reads into a 1280-byte buffer, so a bigger datagram is cut and fails
         # the hash check; we read it whole and reject it explicitly.
         return None, None, None, errPacketTooBig
     if type(buf) is not bytes:
         buf = bytes(buf)
     mv = memoryview(buf)
-    h = bytes(mv[:macSize])
+    h = buf[:macSize]
     if _keccak(mv[macSize:]).digest() != h:
         return None, None, None, errBadHash
     try:
-        from_id = NodeID(_recover(_keccak(mv[headSize:]).digest(), bytes(mv[macSize:headSize])))
+        from_id = _new_id(NodeID, _recover(_keccak(mv[headSize:]).digest(), buf[macSize:headSize]))
     except (crypto.CryptoError, ValueError) as e:
         return None, None, h, e
     ptype = buf[headSize]
