@@ -69,8 +69,10 @@ class Chat:
             while True:
                 msg = rw.read_msg()
                 if msg.code != chatMsg:
+                    msg.discard()
                     raise new_peer_error(errInvalidMsgCode, "%d", msg.code)
                 if msg.size > CHAT_MAX_MSG_SIZE:
+                    msg.discard()
                     raise new_peer_error(errInvalidMsgCode, "message too big (%d bytes)", msg.size)
                 self.on_message(peer, decode_chat(msg))
         finally:

@@ -1,0 +1,176 @@
+"""The p2pnode command: two processes on 127.0.0.1 chat and stop cleanly; flag errors."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from p2p import crypto
+from p2p.cmd import p2pnode
+from p2p.discover.node import parse_node, pubkey_id
+
+WAIT = 20.0  # generous: two interpreters start and do an RLPx handshake
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+class Node:
+    """A p2pnode subprocess whose stdout lines arrive on a queue."""
+
+    def __init__(self, *args):
+        env = dict(os.environ)
+        env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+        env["PYTHONUNBUFFERED"] = "1"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "p2p.cmd.p2pnode", "--addr", "127.0.0.1:0", "--nodiscover",
+             "--verbosity", "1"] + list(args),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+            cwd=ROOT)
+        self.lines = queue.Queue()
+        self.seen = []
+        self.reader = threading.Thread(target=self._read, name="test.p2pnode.stdout", daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put(None)
+
+    def expect(self, pred, what):
+        """Wait for a stdout line matching pred; returns it."""
+        while True:
+            try:
+                line = self.lines.get(timeout=WAIT)
+            except queue.Empty:
+                raise AssertionError("no %s within %ss; got %r" % (what, WAIT, self.seen))
+            if line is None:
+                raise AssertionError("process ended before %s; got %r; stderr %r"
+                                     % (what, self.seen, self.proc.stderr.read()))
+            self.seen.append(line)
+            if pred(line):
+                return line
+
+    def send(self, text):
+        self.proc.stdin.write(text + "\n")
+        self.proc.stdin.flush()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(WAIT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+        self.reader.join(WAIT)
+        for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            try:
+                f.close()
+            except OSError:
+                pass
+        return rc
+
+
+def test_two_nodes_chat_and_stop():
+    a = Node("--name", "alice", "--greet", "hello from alice")
+    b = None
+    try:
+        a_url = a.expect(lambda l: l.startswith("enode://"), "enode URL")
+        a_id = parse_node(a_url).id.hex()[:8]
+        b = Node("--name", "bob", "--greet", "hello from bob", "--static", a_url)
+        b_url = b.expect(lambda l: l.startswith("enode://"), "enode URL")
+        b_id = parse_node(b_url).id.hex()[:8]
+
+        add = b.expect(lambda l: l.startswith("peer add"), "peer add on bob")
+        assert add.split()[2:4] == [a_id, "alice"]
+        assert add.split()[4].startswith("127.0.0.1:")
+        add = a.expect(lambda l: l.startswith("peer add"), "peer add on alice")
+        assert add.split()[2:4] == [b_id, "bob"]
+
+        b.expect(lambda l: l == "chat %s: hello from alice" % a_id, "alice's greeting on bob")
+        a.expect(lambda l: l == "chat %s: hello from bob" % b_id, "bob's greeting on alice")
+
+        b.send("typed on bob")
+        a.expect(lambda l: l == "chat %s: typed on bob" % b_id, "bob's stdin line on alice")
+        a.send("typed on alice")
+        b.expect(lambda l: l == "chat %s: typed on alice" % a_id, "alice's stdin line on bob")
+
+        assert a.stop() == 0
+        a.expect(lambda l: l == "peer drop %s client quitting" % b_id, "alice's drop line")
+        b.expect(lambda l: l == "peer drop %s client quitting" % a_id, "bob told alice is quitting")
+        assert b.stop() == 0
+    finally:
+        a.stop()
+        if b is not None:
+            b.stop()
+
+
+@pytest.mark.parametrize("args", [
+    ["--maxpeers", "x"],
+    ["--verbosity", "9"],
+    ["--addr", "nope"],
+    ["--static", "enode://zz@127.0.0.1:1"],
+    ["--nodekeyhex", "12"],
+    ["--nodekey", "/nonexistent/key", "--nodekeyhex", "00" * 32],
+    ["--netrestrict", "10.0.0.0/99"],
+    ["--bogus"],
+])
+def test_bad_flags_exit_2(args, capsys):
+    with pytest.raises(SystemExit) as exc:
+        rc = p2pnode.main(args)
+        raise SystemExit(rc)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("p2pnode: error: ")
+    assert err.count("\n") == 1
+
+
+def test_chat_protocol_roundtrip():
+    """chat_protocol over a message pipe: [text] in, on_message out."""
+    from p2p.message import msg_pipe, send
+
+    got = queue.Queue()
+    proto = p2pnode.chat_protocol(lambda peer, text: got.put((peer, text)))
+    assert (proto.name, proto.version, proto.length) == ("chat", 1, 1)
+    rw1, rw2 = msg_pipe()
+    res = queue.Queue()
+    t = threading.Thread(target=lambda: res.put(_run(proto, "peer-x", rw2)), name="test.chat", daemon=True)
+    t.start()
+    send(rw1, 0, ["hi ☃".encode()])
+    assert got.get(timeout=5) == ("peer-x", "hi ☃")
+    send(rw1, 1, [b"bad code"])
+    t.join(5)
+    err = res.get(timeout=5)
+    assert "invalid message code" in str(err)
+    rw1.close()
+
+
+def _run(proto, peer, rw):
+    try:
+        return proto.run(peer, rw)
+    except Exception as err:
+        return err
+
+
+def test_build_config_from_flags(tmp_path):
+    key = crypto.generate_key()
+    keyfile = tmp_path / "key"
+    crypto.save_ecdsa(str(keyfile), key)
+    other = "enode://%s@127.0.0.1:30303" % pubkey_id(crypto.generate_key().public_key).hex()
+    args = p2pnode._parser().parse_args([
+        "--nodekey", str(keyfile), "--addr", "127.0.0.1:0", "--static", other, "--trusted", other,
+        "--maxpeers", "3", "--nodial", "--datadir", str(tmp_path), "--netrestrict", "127.0.0.0/8",
+        "--nat", "extip:127.0.0.1"])
+    cfg = p2pnode.build_config(args)
+    assert cfg.private_key.secret == key.secret
+    assert cfg.max_peers == 3 and cfg.no_dial and cfg.listen_addr == "127.0.0.1:0"
+    assert [n.tcp for n in cfg.static_nodes] == [30303] and len(cfg.trusted_nodes) == 1
+    assert cfg.node_database == os.path.join(str(tmp_path), "nodes")
+    assert cfg.net_restrict.contains("127.0.0.1") and not cfg.net_restrict.contains("10.0.0.1")
+    assert str(cfg.nat.external_ip()) == "127.0.0.1"
