@@ -188,7 +188,7 @@ class PrivateKey(crypto.PrivateKey):
 
     @property
     def params(self):
-        return self.public_key.params
+        return getattr(self.public_key, "params", None)
 
     def export_ecdsa(self) -> crypto.PrivateKey:
         """The plain :mod:`p2p.crypto` private key (sharing the backend key cache)."""

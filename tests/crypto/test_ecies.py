@@ -309,6 +309,10 @@ def test_plain_crypto_keys_accepted(crypto_backend):
     assert ek.public_key.export_ecdsa() == k.public_key
     assert ecies.export_ecdsa(ek.public_key).raw == k.public_key.raw
     assert ecies.import_ecdsa_public(k.public_key).params is ecies.ECIES_AES128_SHA256
+    # An ECIES private key built around a plain public key falls back to the defaults.
+    mixed = ecies.PrivateKey(k.secret, k.public_key)
+    assert mixed.params is None
+    assert mixed.decrypt(ct) == b"plain keys"
     # An ECIES key works with the plain crypto functions too.
     h = crypto.keccak256(b"x")
     assert crypto.sig_to_pub(h, crypto.sign(h, ek)) == k.public_key
@@ -413,3 +417,12 @@ def test_generate_key_rejects_out_of_range_entropy(crypto_backend):
     assert prv.public_key.params is ecies.ECIES_AES128_SHA256
     with pytest.raises(ecies.ErrInvalidCurve):
         ecies.generate_key(curve="P256")
+
+
+def test_decrypt_accepts_buffers(crypto_backend):
+    """RLPx reads into bytearrays; decrypt takes any bytes-like ciphertext."""
+    prv = ecies.generate_key()
+    prefix = b"\x00\x10"
+    packet = bytearray(prefix + ecies.encrypt(prv.public_key, b"buffered", None, prefix))
+    assert prv.decrypt(packet[2:], None, prefix) == b"buffered"
+    assert prv.decrypt(memoryview(packet)[2:], None, memoryview(packet)[:2]) == b"buffered"
