@@ -35,6 +35,7 @@ import io
 import os
 import queue
 import random
+import select
 import socket
 import threading
 import time
@@ -154,7 +155,12 @@ class _SocketConn:
             left = dl - time.monotonic()
             if left <= 0:
                 raise socket.timeout("rlpx: read deadline exceeded")
-            sock.settimeout(left)
+            # The socket timeout is shared with the writing thread, which sets its
+            # own deadline there; wait for data here so the read deadline holds.
+            p = select.poll()
+            p.register(sock, select.POLLIN)
+            if not p.poll(left * 1000.0):
+                raise socket.timeout("rlpx: read deadline exceeded")
         try:
             return sock.recv_into(mv)
         except socket.timeout:
