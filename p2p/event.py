@@ -86,7 +86,10 @@ class FeedTypeError(TypeError):
 
     def __init__(self, got, want, op):
         self.got, self.want, self.op = got, want, op
-        super().__init__("event: wrong type in %s got %s, want %s" % (op, got.__name__, want.__name__))
+        super().__init__(got, want, op)
+
+    def __str__(self):
+        return "event: wrong type in %s got %s, want %s" % (self.op, self.got.__name__, self.want.__name__)
 
     def __eq__(self, other):
         return (isinstance(other, FeedTypeError)

@@ -15,6 +15,10 @@ def check_hash(name, f, msg, exp):
     assert f(msg) == exp, "hash %s mismatch" % name
 
 
+def check_addr(addr0: bytes, addr1: bytes):
+    assert addr0 == addr1, "address mismatch: want: %s have: %s" % (addr0.hex(), addr1.hex())
+
+
 def test_keccak256_hash():
     msg = b"abc"
     exp = bytes.fromhex("4e03657aea45a94fc7d47ba826c8d667c0d1e6e33a64a036ec44f58fa12d6c45")
@@ -67,11 +71,11 @@ def test_sign(crypto_backend):
     assert len(sig) == 65
     recovered_pub = crypto.ecrecover(msg, sig)
     pub_key = crypto.unmarshal_pubkey(recovered_pub)
-    assert crypto.pubkey_to_address(pub_key) == addr
+    check_addr(crypto.pubkey_to_address(pub_key), addr)
 
     # sig_to_pub gives the same key.
     recovered_pub2 = crypto.sig_to_pub(msg, sig)
-    assert crypto.pubkey_to_address(recovered_pub2) == addr
+    check_addr(crypto.pubkey_to_address(recovered_pub2), addr)
 
 
 def test_invalid_sign(crypto_backend):
@@ -86,7 +90,7 @@ def test_invalid_sign(crypto_backend):
 # sanity check that test starts with (key -> address) is kept here:
 def test_new_contract_address_key_to_address(crypto_backend):
     key = crypto.hex_to_ecdsa(TEST_PRIV_HEX)
-    assert crypto.pubkey_to_address(key.public_key) == bytes.fromhex(TEST_ADDR_HEX)
+    check_addr(crypto.pubkey_to_address(key.public_key), bytes.fromhex(TEST_ADDR_HEX))
 
 
 def test_load_ecdsa_file(crypto_backend, tmp_path):
@@ -95,7 +99,7 @@ def test_load_ecdsa_file(crypto_backend, tmp_path):
     file1 = str(tmp_path / "test_key1")
 
     def check_key(k):
-        assert crypto.pubkey_to_address(k.public_key) == bytes.fromhex(TEST_ADDR_HEX)
+        check_addr(crypto.pubkey_to_address(k.public_key), bytes.fromhex(TEST_ADDR_HEX))
         assert crypto.from_ecdsa(k) == key_bytes
 
     with open(file0, "w") as f:

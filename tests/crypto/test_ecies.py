@@ -38,6 +38,27 @@ class DeterministicRand:
 # ---------------------------------------------------------------------------
 # Twins of ecies_test.go
 
+# ecies_test.go's init parses a -dump flag that no test uses; nothing to port.
+
+
+def cmp_params(p1, p2) -> bool:
+    """Same hash, key length and block size (AES is the only cipher)."""
+    return p1.hash_algo == p2.hash_algo and p1.key_len == p2.key_len and p1.block_size == p2.block_size
+
+
+def cmp_public(pub1, pub2) -> bool:
+    """Same point."""
+    if pub1 is None or pub2 is None:
+        return False
+    return crypto.from_ecdsa_pub(pub1) == crypto.from_ecdsa_pub(pub2)
+
+
+def cmp_private(prv1, prv2) -> bool:
+    """Same secret and same public key."""
+    if prv1 is None or prv2 is None:
+        return False
+    return prv1.d == prv2.d and cmp_public(prv1.public_key, prv2.public_key)
+
 
 def test_kdf():
     k = ecies.concat_kdf(hashlib.sha256, b"Hello, world", None, 64)
@@ -111,7 +132,8 @@ def test_decrypt_shared2(crypto_backend):
 # unknown curves get no parameters) and the round trip geth's helper does.
 def test_param_selection(crypto_backend):
     params = ecies.params_from_curve(ecies.DEFAULT_CURVE)
-    assert params is ecies.ECIES_AES128_SHA256
+    assert params is not None and cmp_params(params, ecies.ECIES_AES128_SHA256)
+    assert not cmp_params(params, ecies.ECIES_AES256_SHA384)
     assert (params.hash_algo, params.key_len, params.block_size) == ("sha256", 16, 16)
     assert ecies.params_from_curve("P224") is None
 
@@ -306,6 +328,9 @@ def test_plain_crypto_keys_accepted(crypto_backend):
     ek = ecies.import_ecdsa(k)
     assert ek.decrypt(ct) == b"plain keys"
     assert ek.export_ecdsa() == k
+    assert cmp_private(ek, k) and cmp_private(ek.export_ecdsa(), ek)
+    assert cmp_public(ek.public_key, k.public_key)
+    assert not cmp_private(ek, crypto.generate_key()) and not cmp_public(ek.public_key, None)
     assert ek.public_key.export_ecdsa() == k.public_key
     assert ecies.export_ecdsa(ek.public_key).raw == k.public_key.raw
     assert ecies.import_ecdsa_public(k.public_key).params is ecies.ECIES_AES128_SHA256
