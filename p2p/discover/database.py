@@ -194,7 +194,7 @@ class NodeDB:
         self.self = NodeID(self_id) if self_id is not None else nodeDBNilNodeID
         self._tmpdir = tmpdir                # removed on close (in-memory databases)
         self._runner_lock = threading.Lock()  # sync.Once for the expirer
-        self._expirer = None
+        self._expirer_thread = None
         self._quit = threading.Event()
         self._closed = False
 
@@ -249,13 +249,14 @@ class NodeDB:
     def ensure_expirer(self) -> None:
         """Start the expirer thread, once. Call it after the table is seeded."""
         with self._runner_lock:
-            if self._expirer is not None or self._closed:
+            if self._expirer_thread is not None or self._closed:
                 return
-            self._expirer = threading.Thread(target=self._expirer_loop,
-                                             name="discover.nodeDB.expirer", daemon=True)
-            self._expirer.start()
+            self._expirer_thread = threading.Thread(target=self.expirer,
+                                                    name="discover.nodeDB.expirer", daemon=True)
+            self._expirer_thread.start()
 
-    def _expirer_loop(self):
+    def expirer(self):
+        """The expirer thread: expire_nodes every nodeDBCleanupCycle until close."""
         # The ticker is the timeout of the quit Event's wait.
         while not self._quit.wait(nodeDBCleanupCycle):
             try:
@@ -354,7 +355,7 @@ class NodeDB:
             if self._closed:
                 return
             self._closed = True
-            expirer = self._expirer
+            expirer = self._expirer_thread
         self._quit.set()
         if expirer is not None:
             expirer.join()

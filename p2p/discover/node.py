@@ -319,8 +319,11 @@ class NodeID(bytes):
 
     __str__ = string
 
-    def __repr__(self):
-        return 'NodeID("%s")' % self.hex()
+    def go_string(self) -> str:
+        """Python syntax that rebuilds this ID (Go's GoString)."""
+        return 'hex_id("%s")' % self.hex()
+
+    __repr__ = go_string
 
     def terminal_string(self) -> str:
         """Short hex prefix for log lines."""

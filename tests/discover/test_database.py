@@ -186,7 +186,7 @@ def test_expirer_thread_stops_on_close():
     db.ensure_expirer()  # only one thread
     names = [t.name for t in threading.enumerate() if t.name == "discover.nodeDB.expirer"]
     assert len(names) == 1
-    t = db._expirer
+    t = db._expirer_thread
     db.close()
     assert not t.is_alive()
 

@@ -111,6 +111,19 @@ def test_node_id_pubkey_bad():
         NodeID().pubkey()
 
 
+def quickcfg():
+    """Property-test settings (Go's quick.Config with MaxCount 5000, scaled down)."""
+    return settings(max_examples=500, deadline=None)
+
+
+@st.composite
+def generate(draw):
+    """A NodeID with a random number of leading zero bytes (Go's NodeID.Generate)."""
+    m = draw(st.integers(0, 63))
+    tail = draw(st.binary(min_size=63 - m, max_size=63 - m))
+    return NodeID(bytes(m + 1) + tail)
+
+
 hashes = st.binary(min_size=32, max_size=32)
 
 
@@ -131,7 +144,7 @@ def _distcmp_bytewise(target, a, b):
     return 0
 
 
-@settings(max_examples=500, deadline=None)
+@quickcfg()
 @given(hashes, hashes, hashes)
 def test_node_id_distcmp(target, a, b):
     assert distcmp(target, a, b) == _distcmp_bytewise(target, a, b)
@@ -156,7 +169,7 @@ def _logdist_bytewise(a, b):
     return len(a) * 8 - lz
 
 
-@settings(max_examples=500, deadline=None)
+@quickcfg()
 @given(hashes, hashes)
 def test_node_id_logdist(a, b):
     assert logdist(a, b) == _logdist_bytewise(a, b)
@@ -167,7 +180,7 @@ def test_node_id_logdist_equal():
     assert logdist(x, x) == 0
 
 
-@settings(max_examples=500, deadline=None)
+@quickcfg()
 @given(hashes, st.integers(min_value=0, max_value=256))
 def test_node_id_hash_at_distance(a, dist):
     result = hash_at_distance(a, dist)
@@ -184,7 +197,8 @@ def test_node_id_basics():
     assert len(id) == 64 and isinstance(id, bytes)
     assert str(id) == HEXID
     assert id.terminal_string() == HEXID[:16]
-    assert repr(id) == 'NodeID("%s")' % HEXID
+    assert repr(id) == id.go_string() == 'hex_id("%s")' % HEXID
+    assert eval(repr(id), {"hex_id": hex_id}) == id
     assert bytes_id(bytes(id)) == id
     with pytest.raises(ValueError, match="wrong length, want 64 bytes"):
         bytes_id(b"\x01" * 63)
@@ -263,3 +277,13 @@ def test_node_equality_and_sha():
     assert a != new_node(ID, "10.0.0.1", 1, 3)
     assert a.sha == crypto.keccak256(ID)
     assert a.added_at is None
+
+
+@quickcfg()
+@given(generate(), generate(), generate())
+def test_node_id_distcmp_on_generated_ids(target, a, b):
+    # Go's generator makes IDs with long common zero prefixes: the cases that matter for buckets.
+    ta, tb = crypto.keccak256(a), crypto.keccak256(b)
+    assert distcmp(target[:32], ta, tb) == _distcmp_bytewise(target[:32], ta, tb)
+    assert logdist(a, b) == _logdist_bytewise(a, b)
+    assert distcmp(a, b, b) == 0
