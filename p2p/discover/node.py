@@ -267,7 +267,6 @@ def _parse_complete(rawurl: str) -> Node:
     if at < 0:
         raise ValueError("does not contain node ID")
     user, host = authority[:at], authority[at + 1:]
-    user = user.split(":", 1)[0]
     try:
         id = hex_id(user)
     except ValueError as e:

@@ -238,6 +238,8 @@ def test_parse_node_ipv4_mapped_and_case():
     ("enode://127.0.0.1:3", "does not contain node ID"),
     ("enode:" + HEXID + "@127.0.0.1:3", "does not contain node ID"),
     ("enode://zz@127.0.0.1:3", "invalid node ID (encoding/hex: invalid byte: U+007A 'z')"),
+    ("enode://" + HEXID + ":pw@127.0.0.1:3", "invalid node ID (encoding/hex: odd length hex string)"),
+    ("enode://" + HEXID + ":p@127.0.0.1:3", "invalid node ID (encoding/hex: invalid byte: U+003A ':')"),
 ])
 def test_parse_node_more_errors(rawurl, err):
     with pytest.raises(ValueError) as exc:
