@@ -69,10 +69,15 @@ def test_network_bootstrap_30_nodes():
         # must be there.
         assert min(sizes) >= (N_NODES - 1) // 2, sizes
         assert sum(sizes) / len(sizes) >= 0.75 * (N_NODES - 1), sizes
-        # Lookups resolve other nodes through the network.
+        # Lookups through the network find other nodes. (UDP may drop packets when
+        # the machine is busy, and a lost pong can cost a bond: allow retries.)
         target = tabs[-1].self()
-        found = tabs[0].resolve(target.id)
-        assert found is not None and found.udp == target.udp
+        for _ in range(3):
+            results = tabs[0].lookup(target.id)
+            if any(n.id == target.id for n in results):
+                break
+        assert any(n.id == target.id and n.udp == target.udp for n in results)
+        assert tabs[0].resolve(target.id).id == target.id
     finally:
         _close_all([boot] + tabs)
     names = {th.name for th in threading.enumerate()}
