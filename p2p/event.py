@@ -120,7 +120,9 @@ class Feed:
     def __init__(self):
         self._send_lock = threading.Lock()  # held for the whole of a send
         self._mu = threading.Lock()  # protects _inbox, _send_cases, _etype
-        self._send_cases = []  # subscriptions the next send delivers to
+        # Subscriptions the next send delivers to. A tuple, replaced rather than
+        # changed, so a send can go through it without copying it or holding _mu.
+        self._send_cases = ()
         # Subscriptions added since the last send; send moves them over.
         self._inbox = []
         self._etype = None
@@ -146,22 +148,22 @@ class Feed:
         # send blocked on this queue wakes up and moves on.
         sub.mark_removed()
         with self._mu:
-            for lst in (self._inbox, self._send_cases):
-                for i, s in enumerate(lst):
-                    if s is sub:
-                        del lst[i]
-                        return
+            for i, s in enumerate(self._inbox):
+                if s is sub:
+                    del self._inbox[i]
+                    return
+            self._send_cases = tuple(s for s in self._send_cases if s is not sub)
 
     def send(self, value) -> int:
         """Deliver ``value`` to all subscribers; returns how many received it."""
         with self._send_lock:
             with self._mu:
                 if self._inbox:
-                    self._send_cases.extend(self._inbox)
+                    self._send_cases += tuple(self._inbox)
                     self._inbox = []
                 if not self._typecheck(type(value)):
                     raise FeedTypeError(type(value), self._etype, "Send")
-                cases = list(self._send_cases)
+                cases = self._send_cases
             nsent = 0
             blocked = []
             # Fast path: offer the value to every subscriber without waiting.
