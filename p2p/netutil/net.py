@@ -141,16 +141,59 @@ def _init():
 _init()
 
 
+class _RangeIndex:
+    """Integer (network, mask) pairs bucketed by the leading bits of the address.
+
+    A lookup checks only the networks that share the address's first byte (IPv4)
+    or first 16 bits (IPv6), plus the few networks wider than that.
+    """
+
+    __slots__ = ("shift", "buckets", "wide")
+
+    def __init__(self, lst, size, keybits):
+        self.shift = size - keybits
+        self.buckets = {}
+        wide = []
+        for n in lst:
+            pair = (int(n.network_address), int(n.netmask))
+            if n.prefixlen >= keybits:
+                self.buckets.setdefault(pair[0] >> self.shift, []).append(pair)
+            else:
+                wide.append(pair)
+        self.wide = tuple(wide)
+
+    def contains(self, v):
+        bucket = self.buckets.get(v >> self.shift)
+        if bucket is not None:
+            for net, mask in bucket:
+                if v & mask == net:
+                    return True
+        for net, mask in self.wide:
+            if v & mask == net:
+                return True
+        return False
+
+
+_lan = {4: _RangeIndex(lan4, 32, 8).contains, 6: _RangeIndex(lan6, 128, 16).contains}
+_special = {4: _RangeIndex(special4, 32, 8).contains, 6: _RangeIndex(special6, 128, 16).contains}
+
+
+# Address classes as integer tests: ipaddress's is_loopback & co. are slow properties.
+def _loopback(v, version):
+    return (v >> 24) == 127 if version == 4 else v == 1
+
+
+def _multicast(v, version):
+    return (v >> 28) == 0xE if version == 4 else (v >> 120) == 0xFF
+
+
 def is_lan(ip) -> bool:
     """Whether ``ip`` is a loopback or local-network (private, link-local) address."""
     ip = to_ip(ip)
     if ip is None:
         return False
-    if ip.is_loopback:
-        return True
-    if ip.version == 4:
-        return lan4.contains(ip)
-    return lan6.contains(ip)
+    v, version = int(ip), ip.version
+    return _loopback(v, version) or _lan[version](v)
 
 
 def is_special_network(ip) -> bool:
@@ -158,11 +201,8 @@ def is_special_network(ip) -> bool:
     ip = to_ip(ip)
     if ip is None:
         return False
-    if ip.is_multicast:
-        return True
-    if ip.version == 4:
-        return special4.contains(ip)
-    return special6.contains(ip)
+    v, version = int(ip), ip.version
+    return _multicast(v, version) or _special[version](v)
 
 
 class RelayIPError(ValueError):
@@ -186,15 +226,21 @@ def check_relay_ip(sender, addr):
     addr = to_ip(addr)
     if addr is None:
         return errInvalid
-    if addr.is_unspecified:
+    v, version = int(addr), addr.version
+    if v == 0:
         return errUnspecified
-    if is_special_network(addr):
+    if _multicast(v, version) or _special[version](v):
         return errSpecial
-    sender = to_ip(sender)
-    if addr.is_loopback and not (sender is not None and sender.is_loopback):
-        return errLoopback
-    if is_lan(addr) and not is_lan(sender):
-        return errLAN
+    loopback = _loopback(v, version)
+    if loopback or _lan[version](v):
+        sender = to_ip(sender)
+        if sender is None:
+            return errLoopback if loopback else errLAN
+        sv, sversion = int(sender), sender.version
+        if loopback and not _loopback(sv, sversion):
+            return errLoopback
+        if not (_loopback(sv, sversion) or _lan[sversion](sv)):
+            return errLAN
     return None
 
 

@@ -192,3 +192,35 @@ def test_netlist_add_marshal():
 def test_package_reexports():
     assert netutil.check_relay_ip is check_relay_ip
     assert netutil.is_temporary_error is not None
+
+
+@settings(max_examples=400, deadline=None)
+@given(ips)
+def test_fast_classes_match_netlists(raw):
+    # The bucketed integer index must agree with plain Netlist membership and ipaddress.
+    from p2p.netutil import net
+    ip = netutil.to_ip(raw)
+    lan_ref = ip.is_loopback or (net.lan4 if ip.version == 4 else net.lan6).contains(ip)
+    special_ref = ip.is_multicast or (net.special4 if ip.version == 4 else net.special6).contains(ip)
+    assert is_lan(ip) == lan_ref
+    assert is_special_network(ip) == special_ref
+    for sender in ("127.0.0.1", "10.1.2.3", "23.55.1.242", "::1", "fe80::1", "2a00::1"):
+        s = netutil.to_ip(sender)
+        if ip.is_unspecified:
+            want = errUnspecified
+        elif special_ref:
+            want = errSpecial
+        elif ip.is_loopback and not s.is_loopback:
+            want = errLoopback
+        elif lan_ref and not is_lan(s):
+            want = errLAN
+        else:
+            want = None
+        assert check_relay_ip(s, ip) is want
+
+
+@pytest.mark.parametrize("addr", ["10.0.0.1", "172.16.5.4", "fe80::1", "fc00::1", "0.1.2.3"])
+def test_lan_sources(addr):
+    assert is_lan(addr)
+    assert check_relay_ip("23.55.1.242", addr) is errLAN
+    assert check_relay_ip("10.9.9.9", addr) is None
