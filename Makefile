@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: test bench install clean
+.PHONY: test bench install clean demo
 
 $(STAMP): setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,16 @@ $(INTEROP): tests/interop/package.json tests/interop/package-lock.json
 
 test: $(STAMP) $(INTEROP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+DEMO_STAMP := $(VENV)/.demo-stamp
+$(DEMO_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[demo]'
+	touch $(DEMO_STAMP)
+
+# make demo -- a 16-node devp2p network on 127.0.0.1 (NODES=N to change); pictures in demo-output/
+NODES ?= 16
+demo: $(DEMO_STAMP)
+	$(PY) -m p2p.cmd.demo --nodes $(NODES)
 
 bench: $(STAMP)
 	$(PY) -m bench
