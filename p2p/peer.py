@@ -94,7 +94,7 @@ class ProtoHandshake:
         self.name = name
         self.caps = list(caps)
         self.listen_port = listen_port
-        self.id = id if id is not None else bytes(64)
+        self.id = id if id is not None else NodeID()
         self.rest = list(rest)
 
     # --- RLP sedes interface -------------------------------------------
@@ -411,7 +411,10 @@ class Peer:
                 break
 
         self._closed.close()
-        self.rw.close(DiscReasonError(reason))
+        try:
+            self.rw.close(DiscReasonError(reason))
+        except Exception as e:  # Go's close returns nothing; never leave the threads behind
+            self.log.debug("Error closing connection", err=e)
         for t in self._threads:
             t.join()
         return remote_requested, err

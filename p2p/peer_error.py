@@ -97,6 +97,9 @@ class DiscReason(enum.IntEnum):
         return s
 
     def __format__(self, spec):
+        # "{}" and "{:>20}" give the text, numeric specs ("{:d}", "{:x}") the number
+        if spec and spec[-1] in "bcdoxXn":
+            return format(int(self), spec)
         return format(str(self), spec)
 
     def error(self) -> "DiscReasonError":

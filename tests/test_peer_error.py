@@ -39,7 +39,8 @@ def test_disc_reason_numbers_and_strings(name, number, text):
     assert r is DiscReason(number) is getattr(DiscReason, name)
     assert int(r) == number
     assert str(r) == text
-    assert "%s" % r == text and "{}".format(r) == text
+    assert "%s" % r == text and "{}".format(r) == text and f"{r:>40}" == "%40s" % text
+    assert "%d" % r == str(number) and f"{r:d}" == str(number) and f"{r:02x}" == "%02x" % number
     assert str(DiscReasonError(r)) == text
     assert rlp.encode([r]) == rlp.encode([number])
 
