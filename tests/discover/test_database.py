@@ -292,3 +292,23 @@ def test_varint_go_vectors():
     assert varint(b"") == (0, 0)
     assert varint(b"\x80")[1] == 0
     assert isinstance(dbmod.nodeDB, type) and dbmod.nodeDB is NodeDB
+
+
+def test_corrupted_database_is_recovered(tmp_path):
+    # geth opens a corrupted LevelDB with RecoverFile; here plyvel.repair_db does it.
+    import glob
+    path = str(tmp_path / "db")
+    db = new_node_db(path, nodeDBVersion, NodeID())
+    n = new_node(hid("01"), "127.0.0.1", 30303, 30303)
+    db.update_node(n)
+    db.close()
+    manifest = glob.glob(os.path.join(path, "MANIFEST-*"))[0]
+    with open(manifest, "wb") as f:
+        f.write(b"garbage" * 10)
+    with pytest.raises(plyvel.CorruptionError):
+        plyvel.DB(path).close()
+    db = new_node_db(path, nodeDBVersion, NodeID())
+    try:
+        assert db.node(n.id) == n
+    finally:
+        db.close()
