@@ -110,6 +110,7 @@ class Table:
         self._loop_thread = None
         self._helpers = set()           # running doRevalidate / copyLiveNodes threads
         self._helpers_lock = threading.Lock()
+        self._helpers_closed = False
 
     # -- public API -------------------------------------------------------------
 
@@ -215,8 +216,10 @@ class Table:
                 if n.id not in asked:
                     asked.add(n.id)
                     pending_queries += 1
-                    threading.Thread(target=self.findnode, args=(n, target_id, reply),
-                                     name="discover.Table.findnode", daemon=True).start()
+                    # Tracked like the loop's helpers: close joins it before closing the DB.
+                    if not self._helper(lambda n=n: self.findnode(n, target_id, reply),
+                                        "discover.Table.findnode"):
+                        reply.put([])
             if pending_queries == 0:
                 break  # all closest nodes were asked
             for n in reply.get():
@@ -282,8 +285,11 @@ class Table:
 
         th = threading.Thread(target=run, name=name, daemon=True)
         with self._helpers_lock:
+            if self._helpers_closed:
+                return False  # the table is closing: the DB may go away under it
             self._helpers.add(th)
         th.start()
+        return True
 
     def loop(self):
         now = time.monotonic
@@ -357,6 +363,7 @@ class Table:
             for ev in waiting:
                 ev.set()
             with self._helpers_lock:
+                self._helpers_closed = True
                 helpers = list(self._helpers)
             for th in helpers:
                 th.join(5)
