@@ -58,6 +58,10 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="port mapping mechanism (any|none|upnp|pmp|extip:<IP>)")
     p.add_argument("-netrestrict", "--netrestrict", default="", metavar="CIDRS",
                    help="restrict network communication to the given IP networks (CIDR masks)")
+    p.add_argument("-v5", "--v5", action="store_true",
+                   help="run a v5 topic discovery bootnode (not ported: refused)")
+    p.add_argument("-vmodule", "--vmodule", default="",
+                   help="log verbosity pattern (accepted for compatibility, ignored)")
     p.add_argument("-verbosity", "--verbosity", type=int, default=3, choices=range(6),
                    metavar="0..5", help="log verbosity (0-5)")
     return p
@@ -152,6 +156,8 @@ def run(argv=None, stdout=None) -> int:
     out = stdout or sys.stdout
     args = _build_parser().parse_args(argv)
     set_verbosity(args.verbosity)
+    if args.v5:
+        raise _Fatal("-v5: topic discovery (discv5) is not ported; run without -v5")
 
     try:
         natm = _parse_nat(args.nat)

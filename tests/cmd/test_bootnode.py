@@ -131,6 +131,7 @@ def test_genkey(tmp_path, capsys):
     (["--nodekeyhex", KEYHEX, "--verbosity", "9"], "verbosity"),
     (["--nodekeyhex", KEYHEX, "--addr", "127.0.0.1"], "-addr: address 127.0.0.1: missing port in address"),
     (["--nodekeyhex", KEYHEX, "--addr", "127.0.0.1:99999"], "-addr: invalid port"),
+    (["--nodekeyhex", KEYHEX, "--v5"], "-v5: topic discovery (discv5) is not ported"),
 ])
 def test_bad_flags_exit_2(argv, msg, capsys):
     assert bootnode.main(argv) == 2
@@ -163,7 +164,8 @@ def test_nat_fallback_parser():
 
 
 def test_serve_prints_enode_then_exits_on_sigterm(run_bootnode):
-    b = run_bootnode("--nodekeyhex", KEYHEX, "--addr", "127.0.0.1:0", "--verbosity", "4")
+    b = run_bootnode("--nodekeyhex", KEYHEX, "--addr", "127.0.0.1:0", "--verbosity", "4",
+                     "--vmodule", "p2p/*=5")
     line = b.first_line()
     m = re.fullmatch(r"enode://([0-9a-f]{128})@127\.0\.0\.1:(\d+)", line)
     assert m, line
