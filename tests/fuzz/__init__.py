@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, settings, strategies as st
 _SUPPRESS = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
 
 settings.register_profile(
-    "gethp2p-ci", max_examples=200, deadline=None, derandomize=True, database=None,
+    "gethp2p-ci", max_examples=100, deadline=None, derandomize=True, database=None,
     suppress_health_check=_SUPPRESS, print_blob=True)
 settings.register_profile(
     "gethp2p-long", max_examples=int(os.environ.get("GETHP2P_FUZZ_EXAMPLES", "20000")),
@@ -65,7 +65,7 @@ def mutated(draw, data: bytes, max_ops: int = 4):
 rlp_values = st.recursive(
     st.binary(max_size=70),
     lambda children: st.lists(children, max_size=6),
-    max_leaves=20,
+    max_leaves=10,
 )
 
 

@@ -82,13 +82,13 @@ def test_fuzz_decode_packet_random_bytes(buf):
     check(buf)
 
 
-@fuzz_settings(ci_examples=300)
+@fuzz_settings(ci_examples=100)
 @given(st.sampled_from(VECTOR_PACKETS).flatmap(lambda p: mutated(p)))
 def test_fuzz_decode_packet_mutated_vectors(buf):
     check(buf)
 
 
-@fuzz_settings(ci_examples=300)
+@fuzz_settings(ci_examples=100)
 @given(st.sampled_from(VECTOR_PACKETS).flatmap(lambda p: mutated(p[headSize:])))
 def test_fuzz_decode_packet_resigned_mutated_vectors(data):
     # Mutate type + RLP body, then sign again: the mutation reaches the decoder.
@@ -97,7 +97,7 @@ def test_fuzz_decode_packet_resigned_mutated_vectors(data):
     check(sign_raw(data[0], data[1:]))
 
 
-@fuzz_settings(ci_examples=300)
+@fuzz_settings(ci_examples=100)
 @given(st.integers(0, 255), st.one_of(
     st.binary(max_size=200),
     rlp_values.map(lambda v: __import__("rlp").encode(v)),
@@ -140,7 +140,7 @@ def packets(draw):
     return kind, p
 
 
-@fuzz_settings(ci_examples=200)
+@fuzz_settings(ci_examples=100)
 @given(packets())
 def test_fuzz_encode_decode_roundtrip(kp):
     kind, p = kp
@@ -154,7 +154,7 @@ def test_fuzz_encode_decode_roundtrip(kp):
     assert packet.expiration == p.expiration
 
 
-@fuzz_settings(ci_examples=200)
+@fuzz_settings(ci_examples=100)
 @given(packets().flatmap(lambda kp: mutated(encode_packet(KEY, kp[0], kp[1])[0][headSize:])))
 def test_fuzz_decode_packet_resigned_mutated_packets(data):
     if not data:

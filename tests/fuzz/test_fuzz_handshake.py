@@ -110,26 +110,26 @@ def test_fuzz_auth_random_bytes(data):
     run_initiator(data)
 
 
-@fuzz_settings(ci_examples=200)
+@fuzz_settings(ci_examples=100)
 @given(st.sampled_from(AUTH_VECTORS).flatmap(mutated))
 def test_fuzz_auth_mutated_vectors(data):
     run_receiver(data)
 
 
-@fuzz_settings(ci_examples=200)
+@fuzz_settings(ci_examples=100)
 @given(st.sampled_from(ACK_VECTORS).flatmap(mutated))
 def test_fuzz_ack_mutated_vectors(data):
     run_initiator(data)
 
 
-@fuzz_settings(ci_examples=150)
+@fuzz_settings(ci_examples=100)
 @given(st.binary(min_size=AUTH_MSG_LEN, max_size=AUTH_MSG_LEN))
 def test_fuzz_auth_plain_arbitrary_plaintext(plain):
     # Correctly encrypted pre-EIP-8 auth with arbitrary content: signature/key checks decide.
     run_receiver(ecies.encrypt(PUB_B, plain))
 
 
-@fuzz_settings(ci_examples=150)
+@fuzz_settings(ci_examples=100)
 @given(st.binary(min_size=AUTH_RESP_LEN, max_size=AUTH_RESP_LEN))
 def test_fuzz_ack_plain_arbitrary_plaintext(plain):
     run_initiator(ecies.encrypt(PUB_A, plain))
@@ -160,7 +160,7 @@ def eip8_bodies(draw):
     )) + bytes(draw(st.integers(0, 120)))  # padding
 
 
-@fuzz_settings(ci_examples=200)
+@fuzz_settings(ci_examples=100)
 @given(eip8_bodies())
 @example(b"")
 @example(b"\xc0")
@@ -169,7 +169,7 @@ def test_fuzz_auth_eip8_arbitrary_body(body):
     run_receiver(eip8(PUB_B, body))
 
 
-@fuzz_settings(ci_examples=150)
+@fuzz_settings(ci_examples=100)
 @given(eip8_bodies())
 @example(b"\xc3\x80\x80\x80")
 def test_fuzz_ack_eip8_arbitrary_body(body):
