@@ -449,10 +449,17 @@ class Server:
         if cfg.listen_addr != "":
             listener, udp = self._bind(cfg.listen_addr, not cfg.no_discovery)
         elif not cfg.no_discovery:
-            raise ValueError("discovery needs listen_addr (or set no_discovery)")
+            # Like geth: discovery without a TCP listener gets any free UDP port.
+            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                udp.bind(("0.0.0.0", 0))
+            except BaseException:
+                udp.close()
+                raise
         else:
             udp = None
         self.listener = listener
+        self._udp = udp
 
         if cfg.nat is not None:
             try:
@@ -465,7 +472,6 @@ class Server:
 
         realaddr = None
         if udp is not None:
-            self._udp = udp
             host, port = udp.getsockname()[:2]
             realaddr = (host, port)
             if cfg.nat is not None:

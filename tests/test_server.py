@@ -592,3 +592,139 @@ def test_server_peer_events_and_remove_peer():
         sub.unsubscribe()
         srv.stop()
         listener.close()
+
+
+class FakeNAT:
+    """A nat.Interface that records its calls."""
+
+    def __init__(self, ext):
+        self.ext = ext
+        self.lock = threading.Lock()
+        self.added = []
+        self.deleted = []
+        self.mapped = threading.Semaphore(0)
+
+    def add_mapping(self, protocol, extport, intport, name, lifetime):
+        with self.lock:
+            self.added.append((protocol.lower(), extport, intport, name))
+        self.mapped.release()
+
+    def delete_mapping(self, protocol, extport, intport):
+        with self.lock:
+            self.deleted.append((protocol.lower(), extport, intport))
+
+    def external_ip(self):
+        import ipaddress
+
+        return ipaddress.ip_address(self.ext)
+
+    def __str__(self):
+        return "fake"
+
+
+def test_server_nat_maps_ports_and_announces_external_ip():
+    # 0.0.0.0 is not loopback, so the ports get mapped; nothing is ever sent.
+    m = FakeNAT("203.0.113.7")
+    key = newkey()
+    srv = Server(Config(private_key=key, max_peers=1, listen_addr="0.0.0.0:0", nat=m, no_dial=True))
+    srv.start()
+    try:
+        port = srvmod.split_host_port(srv.listen_addr)[1]
+        assert m.mapped.acquire(timeout=WAIT) and m.mapped.acquire(timeout=WAIT)
+        with m.lock:
+            assert sorted(a[:3] for a in m.added) == [("tcp", port, port), ("udp", port, port)]
+        me = srv.self()
+        assert str(me.ip) == "203.0.113.7"
+        assert me.udp == port and me.tcp == port
+        assert me.id == pubkey_id(key.public_key)
+    finally:
+        srv.stop()
+    # stop ended both nat.map threads, which delete their mappings on the way out
+    assert sorted(m.deleted) == [("tcp", port, port), ("udp", port, port)]
+
+
+def test_server_nat_loopback_not_mapped():
+    m = FakeNAT("198.51.100.1")
+    srv = Server(Config(private_key=newkey(), listen_addr="127.0.0.1:0", nat=m, no_discovery=True))
+    srv.start()
+    try:
+        assert str(srv.self().ip) == "198.51.100.1"
+    finally:
+        srv.stop()
+    assert m.added == [] and m.deleted == []
+
+
+def _pair(protocols_a, protocols_b, **cfg_a):
+    """Two started servers with real RLPx transports on loopback."""
+    a = Server(Config(private_key=newkey(), max_peers=5, listen_addr="127.0.0.1:0", no_discovery=True,
+                      name="a", protocols=protocols_a, **cfg_a))
+    b = Server(Config(private_key=newkey(), max_peers=5, listen_addr="127.0.0.1:0", no_discovery=True,
+                      name="b", protocols=protocols_b))
+    a.start()
+    b.start()
+    return a, b
+
+
+def _echo_protocol(got):
+    from p2p.message import send
+
+    def run(peer, rw):
+        send(rw, 0, [b"hello"])
+        while True:
+            msg = rw.read_msg()
+            got.put((msg.code, msg.decode()))
+
+    return Protocol(name="echo", version=1, length=1, run=run)
+
+
+def test_server_real_peers_msg_events_and_quitting():
+    """Real RLPx between two servers: message events, peers_info, and 'client quitting' on stop."""
+    got_a, got_b = queue.Queue(), queue.Queue()
+    a, b = _pair([_echo_protocol(got_a)], [_echo_protocol(got_b)], enable_msg_events=True)
+    events_a, events_b = queue.Queue(), queue.Queue()
+    sub_a = a.subscribe_events(events_a)
+    sub_b = b.subscribe_events(events_b)
+    try:
+        b.add_peer(a.self())
+        assert got_a.get(timeout=WAIT) == (0, [b"hello"])
+        assert got_b.get(timeout=WAIT) == (0, [b"hello"])
+        kinds = set()
+        while not {"add", "msgsend", "msgrecv"} <= kinds:
+            ev = events_a.get(timeout=WAIT)
+            kinds.add(str(ev.type))
+            if str(ev.type) in ("msgsend", "msgrecv"):
+                assert ev.protocol == "echo" and ev.msg_code == 0 and ev.peer == b.self().id
+        infos = a.peers_info()
+        assert [i.id for i in infos] == [b.self().id.hex()]
+        assert infos[0].name == "b" and infos[0].network.inbound
+        assert b.peers_info()[0].network.static
+        a.stop()
+        while True:
+            ev = events_b.get(timeout=WAIT)
+            if str(ev.type) == "drop":
+                assert ev.error == "client quitting"
+                break
+    finally:
+        sub_a.unsubscribe()
+        sub_b.unsubscribe()
+        a.stop()
+        b.stop()
+
+
+def test_server_useless_peer_rejected_both_sides():
+    a, b = _pair([_echo_protocol(queue.Queue())], [Protocol(name="other", version=1, length=1,
+                                                           run=_discard_run)])
+    events_b = queue.Queue()
+    sub = b.subscribe_events(events_b)
+    try:
+        assert a.peer_count() == 0
+        # b dials a; neither accepts the other: no matching protocol.
+        fd = socket.create_connection(srvmod.split_host_port(a.listen_addr), timeout=WAIT)
+        err = b.setup_conn(fd, dynDialedConn, a.self())
+        assert err == peer_error.DiscUselessPeer
+        assert b.peer_count() == 0 and a.peer_count() == 0
+        assert events_b.empty()
+    finally:
+        sub.unsubscribe()
+        a.stop()
+        b.stop()
