@@ -1,0 +1,113 @@
+"""Churn on loopback: discovery tables heal when a third of the network vanishes.
+
+30 discovery nodes bootstrap from one bootnode and converge; 10 are closed
+without any goodbye (discv4 has none); revalidation, driven by calling
+``Table.do_revalidate`` (not by waiting for its timer), removes them from the
+survivors' tables; then new nodes join and old nodes' lookups find them.
+The pong timeout is shortened through the module parameter so a dead node
+costs 0.15 s, not 0.5 s. No fixed sleeps: every wait has a condition and a deadline.
+"""
+
+import threading
+import time
+
+import pytest
+
+from p2p import crypto
+from p2p.discover import udp as udpmod
+
+N_NODES = 30
+N_DEAD = 10
+N_NEW = 5
+
+
+def start_node(bootnodes=()):
+    conn = udpmod.UDPConn.listen("127.0.0.1", 0)
+    return udpmod.listen_udp(conn, udpmod.Config(private_key=crypto.generate_key(), bootnodes=list(bootnodes)))
+
+
+def parallel(fn, items, timeout=30):
+    errors = []
+
+    def run(it):
+        try:
+            fn(it)
+        except BaseException as e:  # reported below
+            errors.append(e)
+
+    ths = [threading.Thread(target=run, args=(it,), name="test.churn.parallel") for it in items]
+    for th in ths:
+        th.start()
+    for th in ths:
+        th.join(timeout)
+    assert not any(th.is_alive() for th in ths), "parallel step did not finish"
+    if errors:
+        raise errors[0]
+
+
+def known_ids(tab):
+    with tab.mutex:
+        return {n.id for b in tab.buckets for n in b.entries}
+
+
+@pytest.fixture
+def short_resp_timeout(monkeypatch):
+    monkeypatch.setattr(udpmod, "respTimeout", 0.15)
+
+
+def test_churn_dead_nodes_are_revalidated_away_and_new_nodes_found(short_resp_timeout):
+    boot = start_node()
+    nodes = [boot]
+    try:
+        assert boot.init_done.wait(10)
+        nodes += [start_node([boot.self()]) for _ in range(N_NODES - 1)]
+        for t in nodes:
+            assert t.init_done.wait(20)
+        # One more refresh everywhere now that the bootnode knows the whole network.
+        parallel(lambda t: t.refresh().wait(20), nodes)
+        ids = {t.self().id for t in nodes}
+        sizes = [len(known_ids(t)) for t in nodes]
+        assert all(known_ids(t) <= ids for t in nodes)
+        assert sum(sizes) / len(sizes) >= 0.7 * (N_NODES - 1), sizes
+
+        # A third of the network disappears without a word (never the bootnode,
+        # so the newcomers below have somewhere to start).
+        dead = nodes[1::3][:N_DEAD]
+        alive = [t for t in nodes if t not in dead]
+        dead_ids = {t.self().id for t in dead}
+        parallel(lambda t: t.close(), dead)
+        assert any(known_ids(t) & dead_ids for t in alive)
+
+        # Revalidate each survivor until no dead node is left in its buckets.
+        def heal(t):
+            deadline = time.monotonic() + 15
+            while known_ids(t) & dead_ids:
+                assert time.monotonic() < deadline, "dead nodes still in %s" % t.self().id.hex()[:8]
+                t.do_revalidate()
+
+        parallel(heal, alive)
+        for t in alive:
+            assert not known_ids(t) & dead_ids
+            # Live nodes survived revalidation (they answered their pings).
+            assert known_ids(t), "revalidation emptied a table"
+        assert sum(len(known_ids(t)) for t in alive) / len(alive) >= 0.5 * (len(alive) - 1)
+
+        # Newcomers join through a survivor and are found by old nodes' lookups.
+        entry = alive[1].self()
+        new = [start_node([entry]) for _ in range(N_NEW)]
+        nodes += new
+        for t in new:
+            assert t.init_done.wait(20)
+
+        def find(i):
+            searcher, target = alive[(3 * i + 2) % len(alive)], new[i].self()
+            for _ in range(3):  # a lost UDP packet on a busy machine costs one lookup
+                if any(n.id == target.id for n in searcher.lookup(target.id)):
+                    break
+            found = searcher.resolve(target.id)
+            assert found is not None and found.id == target.id and found.udp == target.udp
+
+        parallel(find, range(N_NEW))
+    finally:
+        parallel(lambda t: t.close(), nodes)
+    assert not any(th.name.startswith("discover.") for th in threading.enumerate())
