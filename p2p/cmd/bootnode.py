@@ -222,8 +222,6 @@ def run(argv=None, stdout=None) -> int:
         if ip.is_unspecified:
             ip = ipaddress.ip_address("127.0.0.1")
         self_node = new_node(pubkey_id(node_key.public_key), ip, realaddr[1], realaddr[1])
-        out.write(self_node.string() + "\n")
-        out.flush()
 
         cfg = Config(private_key=node_key, announce_addr=realaddr, net_restrict=restrict_list)
         try:
@@ -232,6 +230,9 @@ def run(argv=None, stdout=None) -> int:
             conn.close()
             nat_quit.set()
             raise _Fatal(str(e), code=1) from None
+        # Printed once discovery runs, so whoever reads the URL can use it at once.
+        out.write(self_node.string() + "\n")
+        out.flush()
 
         stop.wait()
         log.info("Got interrupt, shutting down...")

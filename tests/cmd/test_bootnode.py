@@ -198,8 +198,15 @@ def test_serve_answers_ping(run_bootnode):
     tab = udp.listen_udp(udp.UDPConn.listen("127.0.0.1", 0),
                          udp.Config(private_key=crypto.generate_key()))
     try:
-        err = tab.net.ping(boot.id, boot.addr())
-        assert err is None, err
+        # A pong must come within geth's 500 ms reply timeout; on a loaded machine a
+        # cold subprocess can miss that, so allow a few pings (one answered is the test).
+        errs = []
+        for _ in range(5):
+            err = tab.net.ping(boot.id, boot.addr())
+            if err is None:
+                break
+            errs.append(err)
+        assert err is None, errs
     finally:
         tab.close()
     code, _, err = b.stop()
