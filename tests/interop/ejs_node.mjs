@@ -18,6 +18,7 @@ import { Common, Mainnet } from '@ethereumjs/common'
 import { DPT, RLPx, SNAP } from '@ethereumjs/devp2p'
 import { RLP } from '@ethereumjs/rlp'
 import { bytesToHex, hexToBytes } from '@ethereumjs/util'
+import * as snappy from 'snappyjs'
 
 const args = {}
 for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].replace(/^--/, '')] = process.argv[i + 1]
@@ -41,7 +42,11 @@ class CHAT extends SNAP {
     this.events.emit('message', code, RLP.decode(data))
   }
   sendMessage(code, payload) {
-    this._send(code, RLP.encode(payload))
+    // In ethereumjs the sub-protocol compresses (devp2p v5 snappy), not the peer.
+    let data = RLP.encode(payload)
+    const version = this._peer['_hello']?.protocolVersion
+    if (version !== undefined && version >= 5) data = snappy.compress(data)
+    this._send(code, data)
   }
 }
 
@@ -80,7 +85,7 @@ rlpx.events.on('peer:added', (peer) => {
   emit({
     event: 'peer_added',
     id,
-    clientId: new TextDecoder().decode(hello.clientId),
+    clientId: typeof hello.clientId === 'string' ? hello.clientId : new TextDecoder().decode(hello.clientId),
     protocolVersion: hello.protocolVersion,
     capabilities: hello.capabilities,
     port: hello.port,
@@ -95,7 +100,13 @@ rlpx.events.on('peer:removed', (peer, reason, disconnectWe) => {
 let ready = 0
 const onReady = () => {
   if (++ready < 2) return
-  emit({ event: 'ready', id: hex(dpt.id), udp: dpt._server._socket.address().port, tcp: rlpx._server.address().port })
+  // With port 0 the OS picks the ports; announce the real ones (in ping's `from`
+  // endpoint and in hello), as ethereumjs would encode 0 as two zero bytes.
+  const udp = dpt._server._socket.address().port
+  const tcp = rlpx._server.address().port
+  dpt._server._endpoint = { address: host, udpPort: udp, tcpPort: tcp }
+  rlpx._listenPort = tcp
+  emit({ event: 'ready', id: hex(dpt.id), udp, tcp })
 }
 dpt.events.once('listening', onReady)
 rlpx.events.once('listening', onReady)
