@@ -13,7 +13,8 @@ def enabled(monkeypatch):
     monkeypatch.setattr(metrics, "Enabled", True)
 
 
-def test_disabled_returns_the_conn_itself():
+def test_disabled_returns_the_conn_itself(monkeypatch):
+    monkeypatch.setattr(metrics, "Enabled", False)
     a, b = socket.socketpair()
     try:
         assert metrics.new_metered_conn(a, True) is a
