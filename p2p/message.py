@@ -268,6 +268,9 @@ class MsgEventer(MsgReadWriter):
     """Wraps a MsgReadWriter and posts a PeerEvent on ``feed`` for each message."""
 
     def __init__(self, rw: MsgReadWriter, feed, peer_id, proto: str):
+        from p2p import peer  # peer.py imports this module
+
+        self._peer_mod = peer
         self.rw = rw
         self.feed = feed
         self.peer_id = peer_id
@@ -275,22 +278,20 @@ class MsgEventer(MsgReadWriter):
 
     def read_msg(self) -> Msg:
         """Read from the wrapped rw and post a "msgrecv" event."""
-        from p2p.peer import PeerEvent, PeerEventTypeMsgRecv  # peer.py imports this module
-
         msg = self.rw.read_msg()
-        self.feed.send(PeerEvent(
-            type=PeerEventTypeMsgRecv, peer=self.peer_id, protocol=self.protocol,
+        peer = self._peer_mod
+        self.feed.send(peer.PeerEvent(
+            type=peer.PeerEventTypeMsgRecv, peer=self.peer_id, protocol=self.protocol,
             msg_code=msg.code, msg_size=msg.size,
         ))
         return msg
 
     def write_msg(self, msg: Msg) -> None:
         """Write to the wrapped rw and post a "msgsend" event."""
-        from p2p.peer import PeerEvent, PeerEventTypeMsgSend  # peer.py imports this module
-
         self.rw.write_msg(msg)
-        self.feed.send(PeerEvent(
-            type=PeerEventTypeMsgSend, peer=self.peer_id, protocol=self.protocol,
+        peer = self._peer_mod
+        self.feed.send(peer.PeerEvent(
+            type=peer.PeerEventTypeMsgSend, peer=self.peer_id, protocol=self.protocol,
             msg_code=msg.code, msg_size=msg.size,
         ))
 
