@@ -69,15 +69,21 @@ def test_network_bootstrap_30_nodes():
         # must be there.
         assert min(sizes) >= (N_NODES - 1) // 2, sizes
         assert sum(sizes) / len(sizes) >= 0.75 * (N_NODES - 1), sizes
-        # Lookups through the network find other nodes. (UDP may drop packets when
-        # the machine is busy, and a lost pong can cost a bond: allow retries.)
+        # Lookups through the network find other nodes. UDP may drop packets and
+        # replies may miss the 500 ms deadline when the machine is busy, so a few
+        # searchers get a few tries each.
         target = tabs[-1].self()
-        for _ in range(3):
-            results = tabs[0].lookup(target.id)
-            if any(n.id == target.id for n in results):
+        found = None
+        for searcher in tabs[:3]:
+            for _ in range(3):
+                found = next((n for n in searcher.lookup(target.id) if n.id == target.id), None)
+                if found is not None:
+                    break
+            if found is not None:
                 break
-        assert any(n.id == target.id and n.udp == target.udp for n in results)
-        assert tabs[0].resolve(target.id).id == target.id
+        assert found is not None, "lookups never found the target; table sizes %s" % sizes
+        assert found.udp == target.udp and found.ip == target.ip
+        assert searcher.resolve(target.id).id == target.id
     finally:
         _close_all([boot] + tabs)
     names = {th.name for th in threading.enumerate()}

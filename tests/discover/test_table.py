@@ -11,15 +11,71 @@ from hypothesis import given, settings, strategies as st, HealthCheck
 from p2p import crypto
 from p2p.discover import table as tablemod
 from p2p.discover.node import Node, NodeID, new_node, must_hex_id, logdist, distcmp, must_parse_node
+from p2p.discover.node import hash_at_distance
 from p2p.discover.table import (
     Table, bucket, bucketSize, nBuckets, bucketIPLimit, tableIPLimit, maxReplacements,
-    contains, new_table, nodesByDistance, push_node, delete_node,
+    new_table, nodesByDistance, push_node, delete_node,
 )
 from p2p.discover.udp import errTimeout
 
-from .conftest import PingRecorder, node_at_distance, has_duplicates, sorted_by_distance_to
-
 HYPO = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def node_at_distance(base, ld, rand=None):
+    """A node whose sha has log distance ld to base. Its ID doesn't match its sha
+    (the sha fills the first half of the ID, keeping IDs unique)."""
+    sha = hash_at_distance(base, ld) if rand is None else hash_at_distance(base, ld, rand)
+    ip = ipaddress.IPv4Address(bytes((ld & 0xFF, 0, 2, ld & 0xFF)))
+    return Node(ip, 0, 0, NodeID(sha + bytes(32)), sha)
+
+
+class PingRecorder:
+    """A transport that records pings and answers them unless the node is 'dead'."""
+
+    def __init__(self):
+        self.mu = threading.Lock()
+        self.dead = {}
+        self.pinged = {}
+
+    def findnode(self, toid, toaddr, target):
+        return [], None
+
+    def ping(self, toid, toaddr):
+        with self.mu:
+            self.pinged[toid] = True
+            return errTimeout if self.dead.get(toid) else None
+
+    def close(self):
+        pass
+
+
+new_ping_recorder = PingRecorder
+
+
+def has_duplicates(nodes):
+    seen = set()
+    for n in nodes:
+        assert n is not None
+        if n.id in seen:
+            return True
+        seen.add(n.id)
+    return False
+
+
+def sorted_by_distance_to(base, nodes):
+    last = None
+    for n in nodes:
+        if last is not None and distcmp(base, n.sha, last) < 0:
+            return False
+        last = n.sha
+    return True
+
+
+contains = tablemod.contains
+
+
+def newkey():
+    return crypto.generate_key()
 
 
 def _new_table(transport=None, self_id=None, bootnodes=None):
@@ -38,6 +94,10 @@ def fill_bucket(tab, n):
 @pytest.mark.parametrize("new_node_responding,last_in_bucket_responding",
                          [(True, True), (False, True), (True, False), (False, False)])
 def test_table_ping_replace(new_node_responding, last_in_bucket_responding):
+    _test_ping_replace(new_node_responding, last_in_bucket_responding)
+
+
+def _test_ping_replace(new_node_responding, last_in_bucket_responding):
     transport = PingRecorder()
     tab = _new_table(transport)
     try:
@@ -217,6 +277,23 @@ class PreminedTestnet:
     def waitping(self, from_):
         return None
 
+    def mine(self, target, per_distance=bucketSize, total=bucketSize * 10):
+        """Generate a testnet around target (how the data below was made in geth)."""
+        from p2p.discover.node import pubkey_id
+
+        self.target = target
+        self.target_sha = crypto.keccak256(target)
+        self.dists = {}
+        found = 0
+        while found < total:
+            id = pubkey_id(newkey().public_key)
+            ld = logdist(self.target_sha, crypto.keccak256(id))
+            lst = self.dists.setdefault(ld, [])
+            if len(lst) < per_distance:
+                lst.append(id.hex())
+                found += 1
+        return self
+
     def close(self):
         pass
 
@@ -250,6 +327,16 @@ def test_table_lookup():
         assert [r.sha for r in results] == want[:bucketSize]
     finally:
         tab.close()
+
+
+def test_premined_testnet_mine():
+    # Tiny run of the generator: each distance list is within bounds and correct.
+    net = PreminedTestnet(None, None, {}).mine(NodeID(b"\x05" * 64), per_distance=2, total=6)
+    assert sum(len(v) for v in net.dists.values()) == 6
+    for ld, ids in net.dists.items():
+        assert len(ids) <= 2
+        for h in ids:
+            assert logdist(net.target_sha, crypto.keccak256(bytes.fromhex(h))) == ld
 
 
 def test_nodes_by_distance_push():
@@ -423,7 +510,7 @@ def test_table_copy_live_nodes():
     tab = _new_table()
     try:
         assert tab.init_done.wait(5)
-        n = new_node(NodeID(crypto.generate_key().public_key.raw), "10.4.0.1", 30303, 30303)
+        n = new_node(NodeID(newkey().public_key.raw), "10.4.0.1", 30303, 30303)
         tab.stuff([n])
         tab.copy_live_nodes(now=n.added_at + 1)
         assert tab.db.node(n.id) is None  # too young
@@ -439,6 +526,70 @@ def test_table_next_revalidate_time_bounded():
         for _ in range(100):
             assert 0 <= tab.next_revalidate_time() < tablemod.revalidateInterval
         assert tab.node_to_revalidate() == (None, 0)
+    finally:
+        tab.close()
+
+
+class SignallingTransport(PingRecorder):
+    """Signals pings and findnode calls through Events."""
+
+    def __init__(self):
+        super().__init__()
+        self.pinged_ev = threading.Event()
+        self.findnode_ev = threading.Event()
+
+    def ping(self, toid, toaddr):
+        err = super().ping(toid, toaddr)
+        self.pinged_ev.set()
+        return err
+
+    def findnode(self, toid, toaddr, target):
+        self.findnode_ev.set()
+        return [], None
+
+
+def test_table_loop_timers(monkeypatch):
+    # The loop's deadlines drive revalidation, refresh and copying nodes to the
+    # database. Shrink the intervals so that each fires at once.
+    monkeypatch.setattr(tablemod, "revalidateInterval", 0.01)
+    monkeypatch.setattr(tablemod, "refreshInterval", 0.05)
+    monkeypatch.setattr(tablemod, "copyNodesInterval", 0.05)
+    monkeypatch.setattr(tablemod, "seedMinTableTime", 0.0)
+    transport = SignallingTransport()
+    tab = _new_table(transport)
+    copied = threading.Event()
+    orig_update = tab.db.update_node
+
+    def update_node(n):
+        orig_update(n)
+        copied.set()
+
+    tab.db.update_node = update_node
+    try:
+        assert tab.init_done.wait(5)
+        n = new_node(NodeID(newkey().public_key.raw), "10.5.0.1", 30303, 30303)
+        tab.stuff([n])
+        assert transport.pinged_ev.wait(5), "revalidation did not run"
+        assert transport.pinged.get(n.id)
+        assert transport.findnode_ev.wait(5), "refresh did not run"
+        assert copied.wait(5), "live nodes were not copied"
+        assert tab.db.node(n.id).id == n.id
+    finally:
+        tab.close()
+
+
+def test_table_revalidate_drops_dead_node():
+    transport = PingRecorder()
+    tab = _new_table(transport)
+    try:
+        assert tab.init_done.wait(5)
+        n = node_at_distance(tab.self().sha, 256)
+        tab.stuff([n])
+        transport.dead[n.id] = True
+        done = queue.Queue(1)
+        tab.do_revalidate(done)
+        assert done.get(timeout=1) is None
+        assert tab.len() == 0  # no replacement: deleted
     finally:
         tab.close()
 

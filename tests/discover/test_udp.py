@@ -25,7 +25,100 @@ from p2p.discover.udp import (
     encode_packet, decode_packet, max_neighbors, node_to_rpc, macSize, headSize,
 )
 
-from .conftest import node_at_distance, DgramPipe
+from .test_table import node_at_distance
+
+
+class DgramPipe:
+    """A fake UDP conn: writes are queued, reads block until close."""
+
+    def __init__(self, local=("3.3.3.3", 5)):
+        self.cond = threading.Condition()
+        self.closed = False
+        self.queue = []
+        self.local = local
+
+    def write_to_udp(self, b, addr):
+        with self.cond:
+            if self.closed:
+                raise OSError("closed")
+            self.queue.append(bytes(b))
+            self.cond.notify_all()
+        return len(b)
+
+    def read_from_udp(self):
+        with self.cond:
+            self.cond.wait_for(lambda: self.closed)
+        raise OSError("use of closed network connection")
+
+    def close(self):
+        with self.cond:
+            self.closed = True
+            self.cond.notify_all()
+
+    def local_addr(self):
+        return self.local
+
+    def wait_packet_out(self, timeout=5.0):
+        with self.cond:
+            if not self.cond.wait_for(lambda: self.queue, timeout):
+                raise AssertionError("no packet sent within %s s" % timeout)
+            return self.queue.pop(0)
+
+
+class UdpTest:
+    """geth's udpTest: a udp transport on a DgramPipe and a remote key to send from."""
+
+    def __init__(self):
+        self.pipe = newpipe()
+        self.localkey = crypto.generate_key()
+        self.remotekey = crypto.generate_key()
+        self.remoteaddr = ("10.0.1.99", 30303)
+        self.sent = []
+        self.clock_checks = queue.Queue()
+        self.table, self.udp = udpmod.new_udp(self.pipe, udpmod.Config(private_key=self.localkey))
+        self.udp.check_clock_drift = lambda: self.clock_checks.put(True)
+        # Let the initial refresh finish so that the table sends no unexpected findnode.
+        assert self.table.init_done.wait(5)
+
+    def packet_in(self, want_error, ptype, data):
+        """Handle a packet as if the remote had sent it to the transport."""
+        enc, _ = udpmod.encode_packet(self.remotekey, ptype, data)
+        self.sent.append(enc)
+        err = self.udp.handle_packet(self.remoteaddr, enc)
+        if err is not want_error:
+            self.errorf("error mismatch: got %r, want %r", err, want_error)
+        return err
+
+    def wait_packet_out(self, want_type):
+        """Wait for the transport to send a packet of want_type: ``(packet, hash)``."""
+        dgram = self.pipe.wait_packet_out()
+        p, _, h, err = udpmod.decode_packet(dgram)
+        if err is not None:
+            self.errorf("sent packet decode error: %r", err)
+        if type(p) is not want_type:
+            self.errorf("sent packet type mismatch: got %s, want %s", type(p).__name__,
+                        want_type.__name__)
+        return p, h
+
+    def errorf(self, fmt, *args):
+        raise AssertionError(fmt % args)
+
+
+def newpipe():
+    return DgramPipe()
+
+
+new_udp_test = UdpTest
+
+
+@pytest.fixture
+def udp_test():
+    t = new_udp_test()
+    try:
+        yield t
+    finally:
+        t.table.close()
+
 
 TESTDATA = os.path.join(os.path.dirname(__file__), "..", "testdata", "discv4_packets.json")
 
