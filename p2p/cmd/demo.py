@@ -159,7 +159,15 @@ def run(n_nodes: int = 16, timeout: float = 40.0, out_dir: str = "demo-output", 
     if n_nodes < 2:
         out.write("demo: need at least 2 nodes\n")
         return 2
-    metrics.Enabled = True
+    metrics_was = metrics.Enabled
+    metrics.Enabled = True  # count discovery packets for the progress lines
+    try:
+        return _run(n_nodes, timeout, out_dir, out, max_peers, plots)
+    finally:
+        metrics.Enabled = metrics_was
+
+
+def _run(n_nodes, timeout, out_dir, out, max_peers, plots) -> int:
     threads_before = set(threading.enumerate())
     t0 = time.monotonic()
     boot = DemoNode(0, [], max_peers)
