@@ -684,6 +684,7 @@ def new_udp(c, cfg: Config):
         c.close()
         raise
     t.tab = tab
+    t._tab_ready.set()
     t._start(cfg.unhandled)
     return tab, t
 
@@ -697,6 +698,9 @@ class udp:
         self.priv = priv
         self.our_endpoint = None
         self.tab = None  # the Table (embedded in geth)
+        # The table's first refresh may call findnode before new_udp has stored the
+        # table here (geth has the same window); findnode waits for this.
+        self._tab_ready = threading.Event()
         self.closing = threading.Event()
         self._mailbox = queue.Queue()  # addpending / gotreply / closing
         self._mail_lock = threading.Lock()
@@ -759,6 +763,7 @@ class udp:
         from p2p.discover.database import nodeDBNodeExpiration
         from p2p.discover.table import bucketSize
 
+        self._tab_ready.wait(10)
         # A node that hasn't seen our ping lately has forgotten our endpoint proof
         # and would ignore the findnode: get pinged by it first.
         if time.time() - _ts(self.tab.db.last_ping_received(toid)) > nodeDBNodeExpiration:

@@ -522,3 +522,21 @@ def test_listen_udp_on_socket_closes_cleanly():
         tab.close()
     names = {th.name for th in threading.enumerate()}
     assert "discover.udp.readLoop" not in names and "discover.udp.loop" not in names
+
+
+def test_udp_first_refresh_contacts_bootnodes():
+    # The table's first refresh starts while new_udp is still wiring things up; its
+    # findnode to the bootnode must still go out (after the bonding ping).
+    from p2p.discover.node import new_node
+
+    pipe = newpipe()
+    bootkey = crypto.generate_key()
+    boot = new_node(pubkey_id(bootkey.public_key), "10.9.9.9", 30303, 30303)
+    tab, t = udpmod.new_udp(pipe, udpmod.Config(private_key=crypto.generate_key(), bootnodes=[boot]))
+    try:
+        dgram = pipe.wait_packet_out()
+        p, _, _, err = decode_packet(dgram)
+        assert err is None and isinstance(p, Ping)
+        assert p.to == RpcEndpoint(ipaddress.ip_address("10.9.9.9"), 30303, 0)
+    finally:
+        tab.close()
