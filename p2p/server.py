@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, List, Optional
+from typing import Any, List, Optional
 
 from p2p import dial as _dial
 from p2p import peer_error
@@ -293,6 +293,7 @@ class Server:
         self._aux_lock = threading.Lock()
         self._aux_threads = set()  # dial tasks, inbound setups, peers
         self._pending_fds = set()  # connections inside the handshakes
+        self._slots = None  # listen_loop's handshake slots (a queue of tokens)
 
     def __getattr__(self, name):
         # Only called for attributes Server does not have: the embedded Config.
@@ -409,7 +410,7 @@ class Server:
             self.listener.close()
 
     def _wake_listen_loop(self):
-        slots = getattr(self, "_slots", None)
+        slots = self._slots
         if slots is not None:
             try:
                 slots.put_nowait(None)

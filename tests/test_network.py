@@ -15,7 +15,7 @@ import pytest
 
 from p2p import crypto, dial, peer as peermod, peer_error, rlpx, server as srvmod
 from p2p.discover import udp as discover_udp
-from p2p.discover.node import new_node, pubkey_id
+from p2p.discover.node import pubkey_id
 from p2p.message import send
 from p2p.peer import ProtoHandshake
 from p2p.protocol import Cap, Protocol

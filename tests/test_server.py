@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import queue
-import random
 import socket
 import threading
 
@@ -728,3 +727,35 @@ def test_server_useless_peer_rejected_both_sides():
         sub.unsubscribe()
         a.stop()
         b.stop()
+
+
+class PipeDialer:
+    """A NodeDialer that connects through a socket pair and keeps the far ends."""
+
+    def __init__(self):
+        self.dialed = queue.Queue()
+        self.far = []
+
+    def dial(self, dest):
+        near, far = socket.socketpair()
+        self.far.append(far)
+        self.dialed.put(dest)
+        return near
+
+
+def test_server_uses_config_dialer():
+    remid = random_id()
+    connected = queue.Queue()
+    d = PipeDialer()
+    srv = start_test_server(remid, connected.put, dialer=d, listen_addr="")
+    try:
+        dest = new_node(remid, "127.0.0.1", 0, 30303)
+        srv.add_peer(dest)
+        assert d.dialed.get(timeout=WAIT) is dest
+        p = connected.get(timeout=WAIT)
+        assert p.id() == remid and not p.inbound()
+        assert p.info().network.static
+    finally:
+        srv.stop()
+        for fd in d.far:
+            fd.close()
