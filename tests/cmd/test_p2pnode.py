@@ -60,9 +60,9 @@ class Node:
         self.proc.stdin.write(text + "\n")
         self.proc.stdin.flush()
 
-    def stop(self):
+    def stop(self, sig=signal.SIGTERM):
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(sig)
         try:
             rc = self.proc.wait(WAIT)
         except subprocess.TimeoutExpired:
@@ -78,6 +78,7 @@ class Node:
 
 
 def test_two_nodes_chat_and_stop():
+    """alice listens, bob has her as a static node; greetings and stdin lines cross; both stop with 0."""
     a = Node("--name", "alice", "--greet", "hello from alice")
     b = None
     try:
@@ -104,7 +105,7 @@ def test_two_nodes_chat_and_stop():
         assert a.stop() == 0
         a.expect(lambda l: l == "peer drop %s client quitting" % b_id, "alice's drop line")
         b.expect(lambda l: l == "peer drop %s client quitting" % a_id, "bob told alice is quitting")
-        assert b.stop() == 0
+        assert b.stop(signal.SIGINT) == 0  # Ctrl-C stops it the same way
     finally:
         a.stop()
         if b is not None:
