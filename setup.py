@@ -19,7 +19,7 @@ setup(
         "python-snappy>=0.6",
     ],
     extras_require={
-        "test": ["pytest>=7", "hypothesis>=6", "matplotlib>=3.5"],
+        "test": ["pytest>=7", "pytest-timeout>=2", "hypothesis>=6", "matplotlib>=3.5"],
         "demo": ["matplotlib>=3.5"],
     },
     entry_points={
