@@ -111,3 +111,80 @@ def test_churn_dead_nodes_are_revalidated_away_and_new_nodes_found(short_resp_ti
     finally:
         parallel(lambda t: t.close(), nodes)
     assert not any(th.name.startswith("discover.") for th in threading.enumerate())
+
+
+# ---------------------------------------------------------------------------
+# Server level: dead static nodes are not hammered (dial history)
+
+
+class CountingDialer:
+    """Delegates to the real TCP dialer and records every attempt's time per node ID."""
+
+    def __init__(self):
+        from p2p import dial
+
+        self.real = dial.TCPDialer(timeout=5.0)
+        self.cond = threading.Condition()
+        self.attempts = {}
+
+    def dial(self, dest):
+        with self.cond:
+            self.attempts.setdefault(dest.id, []).append(time.monotonic())
+            self.cond.notify_all()
+        return self.real.dial(dest)
+
+    def wait(self, pred, timeout=20):
+        with self.cond:
+            assert self.cond.wait_for(lambda: pred(self.attempts), timeout), self.attempts
+
+
+def _dead_tcp_port():
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there any more: connections are refused
+    return port
+
+
+def test_churn_server_dial_history_spaces_redials_of_dead_static_nodes(monkeypatch):
+    import ipaddress
+
+    from p2p import dial
+    from p2p.discover.node import new_node, pubkey_id
+    from p2p.server import Config, Server
+
+    expiry = 0.4
+    monkeypatch.setattr(dial, "DIAL_HISTORY_EXPIRATION", expiry)
+    alive = Server(Config(private_key=crypto.generate_key(), max_peers=5, no_discovery=True,
+                          listen_addr="127.0.0.1:0", name="alive"))
+    alive.start()
+    dead = [new_node(pubkey_id(crypto.generate_key().public_key), ipaddress.ip_address("127.0.0.1"),
+                     0, _dead_tcp_port()) for _ in range(3)]
+    dialer = CountingDialer()
+    srv = Server(Config(private_key=crypto.generate_key(), max_peers=5, no_discovery=True,
+                        listen_addr="127.0.0.1:0", name="dialer", dialer=dialer,
+                        static_nodes=dead + [alive.self()]))
+    import queue
+
+    events = queue.Queue()
+    sub = srv.subscribe_events(events)
+    try:
+        srv.start()
+        ev = events.get(timeout=20)
+        assert ev.type == "add" and ev.peer == alive.self().id
+        # Each dead node is retried, but only once its history entry expired.
+        dialer.wait(lambda a: all(len(a.get(n.id, ())) >= 3 for n in dead))
+        with dialer.cond:
+            for n in dead:
+                times = dialer.attempts[n.id]
+                gaps = [b - a for a, b in zip(times, times[1:])]
+                assert all(g >= expiry * 0.9 for g in gaps), gaps
+            # The live static node was dialed once and stayed connected: no redials.
+            assert len(dialer.attempts[alive.self().id]) == 1
+        assert srv.peer_count() == 1
+    finally:
+        sub.unsubscribe()
+        srv.stop()
+        alive.stop()
