@@ -24,6 +24,7 @@ import re
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LINKED_DOCS = [os.path.join(ROOT, "docs", "ARCHITECTURE.md")]
 NAMES = os.path.join(ROOT, "tools", "geth_names.tsv")
 REASONS = os.path.join(ROOT, "tools", "geth_map_reasons.tsv")
 OUT = os.path.join(ROOT, "docs", "GETH_MAP.md")
@@ -225,6 +226,62 @@ def write_markdown(result, path=OUT):
         f.write("\n".join(lines))
 
 
+# A link to a Python definition in the docs: [`Class.method`](../p2p/x.py#L123)
+_LINK = re.compile(r"\[`([A-Za-z_][\w.]*)`\]\(\.\./([\w/]+\.py)#L(\d+)\)")
+
+
+def lookup_definition(path: str, qualname: str):
+    """Line of ``qualname`` (``func``, ``Class`` or ``Class.method``) in ``path``, or None."""
+    idx = PyIndex(path)
+    if not idx.exists:
+        return None
+    if "." in qualname:
+        cls_name, meth = qualname.split(".", 1)
+        for name, _, methods in idx.classes.values():
+            if name == cls_name and meth in methods:
+                return methods[meth]
+        return None
+    if qualname in idx.functions:
+        return idx.functions[qualname]
+    for name, line, _ in idx.classes.values():
+        if name == qualname:
+            return line
+    return None
+
+
+def check_links(doc: str):
+    """``(link, problem)`` for every code link in ``doc`` that is broken or stale."""
+    problems = []
+    for m in _LINK.finditer(open(doc, encoding="utf-8").read()):
+        name, path, line = m.group(1), m.group(2), int(m.group(3))
+        actual = lookup_definition(path, name)
+        if actual is None:
+            problems.append((m.group(0), "no definition %s in %s" % (name, path)))
+        elif actual != line:
+            problems.append((m.group(0), "stale line: %s is at line %d" % (name, actual)))
+    return problems
+
+
+def refresh_links(doc: str) -> int:
+    """Rewrite the line numbers of ``doc``'s code links; returns how many changed."""
+    text = open(doc, encoding="utf-8").read()
+    changed = 0
+
+    def fix(m):
+        nonlocal changed
+        actual = lookup_definition(m.group(2), m.group(1))
+        if actual is None or actual == int(m.group(3)):
+            return m.group(0)
+        changed += 1
+        return "[`%s`](../%s#L%d)" % (m.group(1), m.group(2), actual)
+
+    new = _LINK.sub(fix, text)
+    if new != text:
+        with open(doc, "w", encoding="utf-8") as f:
+            f.write(new)
+    return changed
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--check", action="store_true", help="list Go names with neither twin nor reason")
@@ -238,6 +295,12 @@ def main(argv=None):
         return 1 if missing else 0
     write_markdown(result)
     print("wrote %s (%d names, %d missing)" % (os.path.relpath(OUT, ROOT), len(result), len(missing)))
+    for doc in LINKED_DOCS:
+        n = refresh_links(doc)
+        broken = [p for p in check_links(doc) if not p[1].startswith("stale")]
+        print("refreshed %d code links in %s" % (n, os.path.relpath(doc, ROOT)))
+        for link, problem in broken:
+            print("  broken link %s: %s" % (link, problem))
     return 0
 
 
