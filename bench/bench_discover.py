@@ -18,7 +18,7 @@ from p2p.discover.node import pubkey_id
 DURATION = float(os.environ.get("BENCH_DISCOVER_SECONDS", "1.0"))
 
 
-def _rates(fns, duration=DURATION, rounds=6):
+def _rates(fns, duration=DURATION * 1.5, rounds=15):
     """Calls per second of each function.
 
     The functions are timed in alternating short slices and the best slice of each

@@ -19,6 +19,7 @@ plain Python objects, without going through pyrlp sedes (measured ~4x faster).
 from __future__ import annotations
 
 import collections
+import functools
 import ipaddress
 import queue
 import socket
@@ -251,7 +252,13 @@ _packet_types = {pingPacket: Ping, pongPacket: Pong, findnodePacket: Findnode,
 
 def _addr_ip(addr):
     """The IP of a socket address tuple as an ipaddress object (IPv4-mapped -> IPv4)."""
-    host = addr[0]
+    return _host_ip(addr[0])
+
+
+@functools.lru_cache(maxsize=4096)
+def _host_ip(host):
+    # Parsing an address string costs microseconds and every packet needs it;
+    # the objects are immutable, so a cache of recent senders is safe.
     if "%" in host:
         host = host.split("%", 1)[0]
     return _to_ip(ipaddress.ip_address(host))
