@@ -3,9 +3,10 @@
 Each test states which exceptions its decoder may raise on bad input (the
 "documented" errors); anything else, a hang or an unbounded allocation is a bug.
 
-Budgets: ``make test`` runs the small deterministic profile ("ci": 200 examples
-per decoder, derandomized); ``GETHP2P_FUZZ=long`` (``make fuzz``) selects the
-long randomized one (20,000 examples, overridable with GETHP2P_FUZZ_EXAMPLES).
+Budgets: ``make test`` runs the small deterministic profile (derandomized,
+100 examples per test, 60 for the costly ones; every decoder has several tests,
+so each gets a few hundred); ``GETHP2P_FUZZ=long`` (``make fuzz``) selects the
+long randomized profile: 20,000 examples per test, or GETHP2P_FUZZ_EXAMPLES.
 """
 
 import os

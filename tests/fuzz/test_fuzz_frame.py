@@ -27,7 +27,7 @@ from p2p.peer import ProtoHandshake
 from p2p.peer_error import DiscReason, DiscReasonError, PeerError
 from p2p.rlpx import (RLPxError, Secrets, decode_disc_reason, new_rlpx_frame_rw, read_protocol_handshake)
 
-from tests.fuzz import FUZZ, fuzz_settings, mutated, rlp_headers, rlp_values
+from tests.fuzz import FUZZ, fuzz_settings, mutated, rlp_headers, rlp_values  # noqa: F401
 
 DOCUMENTED = (RLPxError, EOFError)
 HELLO_DOCUMENTED = (RLPxError, EOFError, DiscReasonError, PeerError)
@@ -302,3 +302,51 @@ def test_fuzz_decode_disc_reason(payload):
         assert e.reason == reason
     else:
         raise AssertionError("disconnect did not raise")
+
+
+# ---------------------------------------------------------------------------
+# The socket path (``_SocketConn``: one reusable buffer, a separate one for big frames)
+
+
+def _socket_read_all(data, snappy_on, limit=8):
+    import socket
+
+    a, b = socket.socketpair()
+    try:
+        a.sendall(data)
+        a.shutdown(socket.SHUT_WR)  # EOF after the data: reads never block
+        r = new_rlpx_frame_rw(b, secrets(False))
+        r.snappy = snappy_on
+        msgs = []
+        for _ in range(limit):
+            try:
+                msg = r.read_msg()
+            except DOCUMENTED:
+                break
+            payload = msg.payload.read()
+            assert len(payload) == msg.size
+            msgs.append((msg.code, payload))
+        return msgs
+    finally:
+        a.close()
+        b.close()
+
+
+@fuzz_settings(ci_examples=60)
+@given(st.tuples(messages, st.booleans()).flatmap(
+    lambda t: st.tuples(st.just(t[0]), st.just(t[1]), mutated(valid_stream(t[0], t[1])))))
+def test_fuzz_frame_mutated_valid_stream_over_socket(t):
+    msgs, snappy_on, data = t
+    got = _socket_read_all(data, snappy_on)
+    assert got == list(msgs)[:len(got)]
+
+
+@fuzz_settings(ci_examples=60)
+@given(st.integers(0, (1 << 24) - 1), st.binary(max_size=300), st.booleans())
+@example((1 << 24) - 1, b"", False)  # biggest claim, nothing follows: EOF, no hang
+@example((1 << 17) + 1, b"\x01", False)  # just past the reusable buffer
+def test_fuzz_frame_authenticated_size_over_socket(fsize, content, snappy_on):
+    w, _, _ = pair(snappy_on)
+    data = raw_frame(w, fsize.to_bytes(3, "big") + bytes(13), content)
+    for code, payload in _socket_read_all(data, snappy_on, limit=1):
+        assert snappy_on or len(payload) <= fsize

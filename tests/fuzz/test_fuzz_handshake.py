@@ -21,6 +21,7 @@ from hypothesis import example, given, strategies as st
 
 from p2p import crypto
 from p2p.crypto import ecies
+from p2p.discover.node import pubkey_id
 from p2p.rlpx import (AUTH_MSG_LEN, AUTH_RESP_LEN, ECIES_OVERHEAD, ENC_AUTH_MSG_LEN, ENC_AUTH_RESP_LEN,
                       AuthMsgV4, AuthRespV4, EncHandshake, RLPxError, read_handshake_msg,
                       receiver_enc_handshake)
@@ -206,3 +207,20 @@ def test_eip8_size_prefix_bounds_reads(prefix):
     except DOCUMENTED:
         pass
     assert s.max_request <= 0xFFFF + 2
+
+
+@st.composite
+def valid_auth_variants(draw):
+    """A correctly signed auth from A to B whose version and extra elements vary (EIP-8)."""
+    h = EncHandshake(initiator=True, remote_id=pubkey_id(KEY_B.public_key))
+    msg = h.make_auth_msg(KEY_A)
+    msg.version = draw(st.integers(0, (1 << 64) - 1))
+    msg.rest = [rlp.encode(v) for v in draw(st.lists(rlp_values, max_size=3))]
+    return msg.encode_rlp() + bytes(draw(st.integers(100, 300)))  # the padding seal_eip8 adds
+
+
+@fuzz_settings(ci_examples=60)
+@given(valid_auth_variants())
+def test_fuzz_auth_eip8_forward_compatible(body):
+    # Any version and any extra list elements must be accepted (EIP-8).
+    assert run_receiver(eip8(PUB_B, body)) is not None
