@@ -13,7 +13,6 @@ import time
 
 from p2p import crypto
 from p2p.discover import udp as udpmod
-from p2p.discover.node import pubkey_id
 
 DURATION = float(os.environ.get("BENCH_DISCOVER_SECONDS", "1.0"))
 

@@ -21,8 +21,10 @@ import threading
 import time
 
 from p2p import crypto
-from p2p.discover.node import Node, logdist
+from p2p.discover.database import new_node_db, nodeDBVersion
+from p2p.discover.node import Node, logdist, new_node
 from p2p.log import get_logger
+from p2p.netutil import net as _net
 
 log = get_logger("p2p.discover")
 
@@ -62,8 +64,7 @@ bucket_ip_limit, table_ip_limit = bucketIPLimit, tableIPLimit
 
 
 def _netutil():
-    from p2p.netutil import net
-    return net
+    return _net
 
 
 class bucket:
@@ -404,7 +405,8 @@ class Table:
         seeds = list(self.db.query_seeds(seedCount, seedMaxAge))
         seeds.extend(self.nursery)
         for seed in seeds:
-            log.debug("Found seed node in database", id=seed.id, addr=seed.addr())
+            log.debug("Found seed node in database", id=seed.id, addr=seed.addr(),
+                  age=_Age(self.db, seed.id))
             self.add(seed)
 
     def do_revalidate(self, done=None):
@@ -586,9 +588,6 @@ def new_table(t, our_id, our_addr, node_db_path, bootnodes):
     ``our_addr`` is a ``(ip, port)`` tuple; an empty ``node_db_path`` gives a
     throw-away database.
     """
-    from p2p.discover.database import new_node_db, nodeDBVersion
-    from p2p.discover.node import new_node
-
     db = new_node_db(node_db_path, nodeDBVersion, our_id)
     try:
         ip = our_addr[0] if our_addr else None
@@ -606,6 +605,18 @@ def new_table(t, our_id, our_addr, node_db_path, bootnodes):
     tab._loop_thread = threading.Thread(target=tab.loop, name="discover.Table.loop", daemon=True)
     tab._loop_thread.start()
     return tab
+
+
+class _Age:
+    """Seconds since the node's last pong, computed only if the log line is written."""
+
+    __slots__ = ("db", "id")
+
+    def __init__(self, db, id):
+        self.db, self.id = db, id
+
+    def __str__(self):
+        return "%.0fs" % (time.time() - self.db.last_pong_received(self.id))
 
 
 def _copy_node(n):

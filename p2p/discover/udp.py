@@ -27,8 +27,12 @@ import threading
 import time
 
 from p2p import crypto
-from p2p.discover.node import NodeID, new_node, _to_ip
+from p2p.discover.database import nodeDBNodeExpiration
+from p2p.discover.node import NodeID, new_node, pubkey_id, _to_ip
+from p2p.discover.table import bucketSize, new_table
 from p2p.log import get_logger
+from p2p.netutil.error import is_temporary_error
+from p2p.netutil.net import check_relay_ip
 
 log = get_logger("p2p.discover")
 
@@ -673,8 +677,6 @@ def listen_udp(c, cfg: Config):
 
 
 def new_udp(c, cfg: Config):
-    from p2p.discover.table import new_table
-    from p2p.discover.node import pubkey_id
 
     if isinstance(c, socket.socket):
         c = UDPConn(c)
@@ -767,8 +769,6 @@ class udp:
 
     def findnode(self, toid, toaddr, target):
         """Ask for the neighbors of target; waits for up to bucketSize nodes. ``(nodes, err)``."""
-        from p2p.discover.database import nodeDBNodeExpiration
-        from p2p.discover.table import bucketSize
 
         self._tab_ready.wait(10)
         # A node that hasn't seen our ping lately has forgotten our endpoint proof
@@ -958,7 +958,6 @@ class udp:
     # -- receiving ------------------------------------------------------------
 
     def read_loop(self, unhandled):
-        from p2p.netutil.error import is_temporary_error
 
         try:
             while True:
@@ -1002,7 +1001,6 @@ class udp:
 
     def node_from_rpc(self, sender, rn):
         """The Node for a neighbors entry from ``sender``: ``(node, err)``."""
-        from p2p.netutil.net import check_relay_ip
 
         if rn.udp <= 1024:
             return None, DiscoverError("low port")
@@ -1023,7 +1021,6 @@ class udp:
     # -- packet handlers --------------------------------------------------------
 
     def _handle_ping(self, req, from_, from_id, mac):
-        from p2p.discover.database import nodeDBNodeExpiration
 
         if expired(req.expiration):
             return errExpired
@@ -1051,8 +1048,6 @@ class udp:
         return None
 
     def _handle_findnode(self, req, from_, from_id, mac):
-        from p2p.discover.table import bucketSize
-        from p2p.netutil.net import check_relay_ip
 
         if expired(req.expiration):
             return errExpired

@@ -11,8 +11,7 @@ import pytest
 
 from p2p import crypto
 from p2p.discover import udp as udpmod
-from p2p.discover.node import new_node, pubkey_id
-from p2p.discover.udp import Ping, RpcEndpoint, pingPacket, pongPacket, encode_packet, headSize
+from p2p.discover.udp import Ping, RpcEndpoint, pingPacket, encode_packet
 
 N_NODES = 30
 

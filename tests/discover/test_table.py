@@ -10,10 +10,10 @@ from hypothesis import given, settings, strategies as st, HealthCheck
 
 from p2p import crypto
 from p2p.discover import table as tablemod
-from p2p.discover.node import Node, NodeID, new_node, must_hex_id, logdist, distcmp, must_parse_node
+from p2p.discover.node import Node, NodeID, new_node, must_hex_id, logdist, distcmp
 from p2p.discover.node import hash_at_distance
 from p2p.discover.table import (
-    Table, bucket, bucketSize, nBuckets, bucketIPLimit, tableIPLimit, maxReplacements,
+    bucket, bucketSize, nBuckets, bucketIPLimit, tableIPLimit, maxReplacements,
     new_table, nodesByDistance, push_node, delete_node,
 )
 from p2p.discover.udp import errTimeout

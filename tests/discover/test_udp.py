@@ -3,7 +3,6 @@
 import heapq
 import ipaddress
 import json
-import logging
 import os
 import queue
 import random
