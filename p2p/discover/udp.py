@@ -13,7 +13,8 @@ Threads (goroutines in geth):
   Closing the conn wakes a blocked read.
 
 Decoding is the hot path: the RLP body is parsed by a small strict decoder into
-plain Python objects, without going through pyrlp sedes (measured ~4x faster).
+plain Python objects, without pyrlp: a ping body becomes typed objects in
+about 60% of the time pyrlp takes to produce just its raw lists.
 """
 
 from __future__ import annotations
