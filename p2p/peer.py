@@ -338,6 +338,12 @@ class Peer:
         # events receives message send / receive events if set (the server's peer feed)
         self.events = None
         self.ping_interval = pingInterval
+        # Pongs owed to the remote, sent by at most one thread at a time. (geth
+        # starts a goroutine per ping; a thread per ping let a peer that floods
+        # pings and never reads pile up thousands of blocked threads.)
+        self._pong_lock = threading.Lock()
+        self._pongs_owed = 0
+        self._pong_sender = False
 
     def id(self):
         """The remote node's ID (its public key)."""
@@ -446,18 +452,34 @@ class Peer:
                 self._mailbox.put(("readErr", e))
                 return
 
-    def _send_pong(self) -> None:
-        try:
-            send_items(self.rw, pongMsg)
-        except Exception as e:
-            self.log.trace("Failed to send pong", err=e)
+    def _send_pongs(self) -> None:
+        """Send the pongs owed, one per ping received; stop at the first write error."""
+        while True:
+            with self._pong_lock:
+                if self._pongs_owed == 0:
+                    self._pong_sender = False
+                    return
+                self._pongs_owed -= 1
+            try:
+                send_items(self.rw, pongMsg)
+            except Exception as e:
+                self.log.trace("Failed to send pong", err=e)
+                with self._pong_lock:
+                    self._pongs_owed = 0
+                    self._pong_sender = False
+                return
 
     def handle(self, msg: Msg) -> None:
         """Dispatch one message read from the connection; raise to end the peer."""
         code = msg.code
         if code == pingMsg:
             msg.discard()
-            threading.Thread(target=self._send_pong, name="p2p.Peer.handle", daemon=True).start()
+            with self._pong_lock:
+                self._pongs_owed += 1
+                start = not self._pong_sender
+                self._pong_sender = True
+            if start:
+                threading.Thread(target=self._send_pongs, name="p2p.Peer.handle", daemon=True).start()
         elif code == discMsg:
             # The last message: the connection closes after it, so a
             # malformed reason is read as DiscRequested (0), like geth.
