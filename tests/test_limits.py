@@ -171,7 +171,7 @@ class RealClient:
 
     def run(self):
         self.sock = socket.create_connection(addr(self.srv), timeout=WAIT)
-        t = rlpx.new_rlpx(self.sock, handshake_timeout=WAIT, frame_read_timeout=WAIT)
+        t = self.t = rlpx.new_rlpx(self.sock, handshake_timeout=WAIT, frame_read_timeout=WAIT)
         try:
             t.do_enc_handshake(self.key, self.srv.self())
             our = ProtoHandshake(version=peermod.baseProtocolVersion, name="client", caps=[Cap("hold", 1)],
@@ -438,3 +438,41 @@ def test_limits_discovery_ignores_unbonded_findnode_and_expired_packets():
     finally:
         sock.close()
         tab.close()
+
+
+# ---------------------------------------------------------------------------
+# Regression: a ping flood from a peer that never reads
+
+
+def _pong_threads():
+    return sum(1 for t in threading.enumerate() if t.name == "p2p.Peer.handle")
+
+
+def test_limits_ping_flood_from_a_peer_that_never_reads():
+    # The server used to start a thread per ping to send the pong; with the
+    # client not reading, those threads blocked and piled up (~19,000 live
+    # threads after 100,000 pings). At most one pong sender may exist per peer.
+    from p2p.message import Msg
+
+    counter = Counter()
+    srv = start_server(counter, max_peers=5)
+    gauge = PeerGauge(srv)
+    c = RealClient(srv)
+    try:
+        c.run()
+        assert c.outcome == "peer"
+        c.t.conn.set_write_deadline(time.monotonic() + WAIT)
+        peak = 0
+        ping = peermod.pingMsg
+        for i in range(20000):
+            c.t.write_msg(Msg.from_bytes(ping, b"\xc0"))
+            if i % 500 == 0:
+                peak = max(peak, _pong_threads())
+        peak = max(peak, _pong_threads())
+        assert peak <= 1, peak
+        assert srv.peer_count() == 1  # still connected: the flood is not an error by itself
+    finally:
+        c.close()
+        gauge.wait(lambda g: not g.live)
+        gauge.close()
+        srv.stop()
