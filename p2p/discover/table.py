@@ -32,7 +32,7 @@ __all__ = [
     "alpha", "bucketSize", "maxReplacements", "hashBits", "nBuckets", "bucketMinDistance",
     "bucketIPLimit", "bucketSubnet", "tableIPLimit", "tableSubnet", "maxFindnodeFailures",
     "refreshInterval", "revalidateInterval", "copyNodesInterval", "seedMinTableTime",
-    "seedCount", "seedMaxAge", "Table", "bucket", "new_table", "push_node", "delete_node",
+    "seedCount", "seedMaxAge", "Table", "transport", "bucket", "new_table", "push_node", "delete_node",
     "contains", "nodesByDistance", "nodes_by_distance",
 ]
 
@@ -65,6 +65,24 @@ bucket_ip_limit, table_ip_limit = bucketIPLimit, tableIPLimit
 
 def _netutil():
     return _net
+
+
+class transport:
+    """What the table needs from the network (implemented by ``udp``).
+
+    An interface, so that tests can run a table without sockets or keys. Errors
+    are returned, as in geth: ``ping`` returns None or an error, ``findnode``
+    returns ``(nodes, err)``.
+    """
+
+    def ping(self, toid, toaddr):
+        raise NotImplementedError
+
+    def findnode(self, toid, toaddr, target):
+        raise NotImplementedError
+
+    def close(self):
+        raise NotImplementedError
 
 
 class bucket:

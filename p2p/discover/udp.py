@@ -43,7 +43,7 @@ __all__ = [
     "respTimeout", "expiration", "ntpFailureThreshold", "ntpWarningCooldown", "driftThreshold",
     "pingPacket", "pongPacket", "findnodePacket", "neighborsPacket",
     "Ping", "Pong", "Findnode", "Neighbors", "RpcNode", "RpcEndpoint", "rpc_node", "rpc_endpoint",
-    "make_endpoint", "node_to_rpc", "Pending", "Reply", "ReadPacket", "Config", "UDPConn",
+    "make_endpoint", "node_to_rpc", "Pending", "Reply", "ReadPacket", "Config", "conn", "UDPConn",
     "listen_udp", "new_udp", "udp", "encode_packet", "decode_packet", "expired",
     "macSize", "sigSize", "headSize", "max_neighbors",
 ]
@@ -619,7 +619,29 @@ class Config:
         self.unhandled = unhandled          # queue.Queue of ReadPacket; None ends the stream
 
 
-class UDPConn:
+class conn:
+    """The socket the protocol reads and writes (geth's ``conn`` interface).
+
+    ``read_from_udp()`` blocks for one datagram and returns ``(data, addr)``; it
+    must raise once ``close()`` was called (waking a blocked reader).
+    ``write_to_udp(b, addr)`` sends one datagram. ``local_addr()`` is the bound
+    ``(ip, port)``. :class:`UDPConn` implements it over a socket; tests use a pipe.
+    """
+
+    def read_from_udp(self):
+        raise NotImplementedError
+
+    def write_to_udp(self, b, addr):
+        raise NotImplementedError
+
+    def close(self):
+        raise NotImplementedError
+
+    def local_addr(self):
+        raise NotImplementedError
+
+
+class UDPConn(conn):
     """The ``conn`` interface over a real UDP socket (geth's *net.UDPConn).
 
     ``close`` shuts the socket down first so that a thread blocked in
