@@ -692,8 +692,17 @@ class UDPConn(conn):
         return self._laddr
 
 
-def listen_udp(c, cfg: Config):
-    """Start discovery on ``c`` (a conn, or a bound UDP socket); returns the Table."""
+def listen_udp(c, cfg=None, realaddr=None, node_db_path="", netrestrict=None):
+    """Start discovery on ``c`` (a conn, or a bound UDP socket); returns the Table.
+
+    ``listen_udp(conn, Config(...))`` is geth's ``ListenUDP(c, cfg)``. The older
+    form ``listen_udp(priv, conn, realaddr, node_db_path, netrestrict)`` of geth
+    releases before the Config struct is accepted too.
+    """
+    if isinstance(c, crypto.PrivateKey):
+        priv, c = c, cfg
+        cfg = Config(private_key=priv, announce_addr=realaddr, node_db_path=node_db_path,
+                     net_restrict=netrestrict)
     tab, _ = new_udp(c, cfg)
     log.info("UDP listener up", node=tab.self())
     return tab

@@ -571,3 +571,15 @@ def _sample_packets_by_type():
     for ptype, p in _sample_packets():
         seen.setdefault(ptype, p)
     return seen.items()
+
+
+def test_listen_udp_positional_form():
+    # listen_udp(priv, conn, realaddr, node_db_path, netrestrict)
+    key = crypto.generate_key()
+    tab = udpmod.listen_udp(key, newpipe(), ("7.7.7.7", 30399), "", None)
+    try:
+        assert tab.self().id == pubkey_id(key.public_key)
+        assert str(tab.self().ip) == "7.7.7.7" and tab.self().udp == 30399
+        assert tab.net.our_endpoint == RpcEndpoint(ipaddress.ip_address("7.7.7.7"), 30399, 30399)
+    finally:
+        tab.close()
