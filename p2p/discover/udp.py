@@ -777,9 +777,9 @@ class udp:
 
     def send_ping(self, toid, toaddr, callback):
         """Send a ping; ``callback`` runs when the pong arrives. Returns the errc queue."""
-        req = Ping(4, self.our_endpoint, make_endpoint(toaddr, 0),  # geth TODO: known TCP port
-                   int(time.time() + expiration))
         try:
+            req = Ping(4, self.our_endpoint, make_endpoint(toaddr, 0),  # geth TODO: known TCP port
+                       int(time.time() + expiration))
             packet, hash_ = encode_packet(self.priv, pingPacket, req)
         except Exception as e:
             errc = queue.Queue(maxsize=1)
@@ -990,7 +990,6 @@ class udp:
     # -- receiving ------------------------------------------------------------
 
     def read_loop(self, unhandled):
-
         try:
             while True:
                 try:
