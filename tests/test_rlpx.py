@@ -949,3 +949,29 @@ def test_transport_handshake_on_ecdsa_backend():
     finally:
         c0.close()
         c1.close()
+
+
+def test_frame_rw_over_socket_many_sizes():
+    """The buffered socket reader stays in sync across small, medium and buffer-sized frames."""
+    import random
+
+    rnd = random.Random(7)
+    sizes = [rnd.choice((0, 1, 15, 16, 17, 100, 1000, 65535, 131000, 200000)) for _ in range(120)]
+    fd0, fd1 = socket.socketpair()
+    try:
+        rw1, rw2 = _frame_rw_pair(fd0, fd1)
+
+        def writer():
+            for i, n in enumerate(sizes):
+                rw1.write_msg(Msg.from_bytes(i, bytes([i & 0xFF]) * n))
+
+        def reader():
+            for i, n in enumerate(sizes):
+                m = rw2.read_msg()
+                assert (m.code, m.size) == (i, n)
+                assert m.payload.read() == bytes([i & 0xFF]) * n
+
+        run_pair(writer, reader)
+    finally:
+        fd0.close()
+        fd1.close()
