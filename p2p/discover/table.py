@@ -307,7 +307,9 @@ class Table:
             if self._helpers_closed:
                 return False  # the table is closing: the DB may go away under it
             self._helpers.add(th)
-        th.start()
+            # Started under the lock: the closing loop may otherwise join it
+            # before it started ("cannot join thread before it is started").
+            th.start()
         return True
 
     def loop(self):
