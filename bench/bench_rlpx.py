@@ -30,23 +30,38 @@ from p2p.discover.node import Node, pubkey_id
 from p2p.message import Msg
 from p2p.peer import ProtoHandshake
 
-TARGET_SECONDS = 1.0
+SLICES = 5  # each figure: the best of SLICES short runs, figure and limit interleaved
+SLICE_SECONDS = 0.2
 
 
-def _rate(fn, min_ops=20, seconds=TARGET_SECONDS):
-    """Calls of fn() per second, run for about ``seconds`` (after a short warm-up)."""
-    for _ in range(3):
-        fn()
+def _rate(fn, min_ops=8, seconds=SLICE_SECONDS):
+    """Calls of fn() per second over one run of about ``seconds``."""
     n = 0
     t0 = time.perf_counter()
     deadline = t0 + seconds
     while True:
         fn()
         n += 1
-        if n >= min_ops and (n & 7) == 0:
+        if n >= min_ops:
             now = time.perf_counter()
             if now >= deadline:
                 return n / (now - t0)
+
+
+def _best_rates(*fns):
+    """The best rate of each fn over SLICES interleaved runs.
+
+    Running a figure and its limit in turns, and keeping the best run of each,
+    keeps both comparable when other processes share the machine.
+    """
+    for fn in fns:
+        for _ in range(3):
+            fn()  # warm-up
+    best = [0.0] * len(fns)
+    for _ in range(SLICES):
+        for i, fn in enumerate(fns):
+            best[i] = max(best[i], _rate(fn))
+    return best
 
 
 class _Pipe:
@@ -93,8 +108,8 @@ class _LoopConn:
         return self.ack.read(n)
 
 
-def _handshake_ec_limit(prv_a, prv_b):
-    """Handshakes/s if only the EC operations cost time."""
+def _handshake_ec_ops(prv_a, prv_b):
+    """The EC operations of one handshake (both sides), as a function."""
     other = crypto.generate_key()
     h = os.urandom(32)
     sig = crypto.sign(h, other)
@@ -108,7 +123,7 @@ def _handshake_ec_limit(prv_a, prv_b):
         crypto.sign(h, other)
         crypto.recover_node_id(h, sig)
 
-    return _rate(ec_ops)
+    return ec_ops
 
 
 def _bench_handshakes(report):
@@ -126,10 +141,9 @@ def _bench_handshakes(report):
     sa = rlpx.initiator_enc_handshake(conn, prv_a, id_b)
     assert sa.aes == conn.secrets_b.aes and sa.egress_mac.digest() == conn.secrets_b.ingress_mac.digest()
 
-    limit = _handshake_ec_limit(prv_a, prv_b)
-    report.add("rlpx", "enc handshakes, both sides, one thread", _rate(one), "hs/s",
+    rate, limit = _best_rates(one, _handshake_ec_ops(prv_a, prv_b))
+    report.add("rlpx", "enc handshakes, both sides, one thread", rate, "hs/s",
                limit=limit, limit_name="EC ops only")
-    report.add("rlpx", "enc handshakes goal", 1500.0, "hs/s")
 
     # Full transport handshakes over sockets, one thread per side.
     hs_a = ProtoHandshake(version=5, name="bench-a", id=pubkey_id(prv_a.public_key))
@@ -158,7 +172,7 @@ def _bench_handshakes(report):
         if err:
             raise err[0]
 
-    report.add("rlpx", "enc+proto handshakes over socketpair, 2 threads", _rate(full), "hs/s")
+    report.add("rlpx", "enc+proto handshakes over socketpair, 2 threads", _best_rates(full)[0], "hs/s")
 
 
 def _frame_pair(conn_a, conn_b):
@@ -171,8 +185,8 @@ def _frame_pair(conn_a, conn_b):
     return rlpx.new_rlpx_frame_rw(conn_a, s1), rlpx.new_rlpx_frame_rw(conn_b, s2)
 
 
-def _crypto_limit(nbytes):
-    """Frames/s if only AES-CTR (encrypt + decrypt) and Keccak (egress + ingress) of nbytes cost time."""
+def _crypto_ops(nbytes):
+    """AES-CTR (encrypt + decrypt) and Keccak (egress + ingress) of one frame body, as a function."""
     ctr = Cipher(algorithms.AES(os.urandom(32)), modes.CTR(bytes(16))).encryptor()
     k = crypto.new_keccak256()
     data = os.urandom(nbytes)
@@ -183,7 +197,7 @@ def _crypto_limit(nbytes):
         k.update(data)
         k.update(data)
 
-    return _rate(ops, seconds=0.5)
+    return ops
 
 
 def _bench_frames(report):
@@ -213,9 +227,7 @@ def _bench_frames(report):
                 pw.snappy = snappy
                 pw.write_msg(Msg(code, size, io.BytesIO(payload)))
                 body = len(probe.buf) - 48
-                limit = _crypto_limit(body)
-
-                rate = _rate(one)
+                rate, limit = _best_rates(one, _crypto_ops(body))
                 for c in closers:
                     c.close()
                 label = "%s%s, %s" % (_size_name(size), " snappy" if snappy else "", transport)
@@ -237,7 +249,7 @@ def _bench_ecies(report):
     def round_trip():
         ecies.decrypt(prv, ecies.encrypt(pub, m))
 
-    report.add("rlpx", "ECIES encrypt+decrypt (%d B)" % len(m), _rate(round_trip), "ops/s")
+    report.add("rlpx", "ECIES encrypt+decrypt (%d B)" % len(m), _best_rates(round_trip)[0], "ops/s")
 
 
 def run(report):

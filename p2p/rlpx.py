@@ -1009,7 +1009,9 @@ class RLPXFrameRW(MsgReadWriter):
         elif len(ptype) + size > MAX_UINT24:
             payload = None
         else:
-            payload = _read_payload(msg, size)
+            payload = msg.payload.read(size) if size else b""
+            if len(payload) != size:
+                raise RLPxError("message payload has %d bytes, size says %d" % (len(payload), size))
 
         fsize = len(ptype) + size
         if fsize > MAX_UINT24:
@@ -1026,7 +1028,7 @@ class RLPXFrameRW(MsgReadWriter):
 
         # Frame content (code, payload, zero padding), then the frame MAC over the ciphertext.
         pad = -fsize & 15
-        ct = enc(ptype + payload + _ZERO16[:pad] if pad else ptype + payload)
+        ct = enc(b"".join((ptype, payload, _ZERO16[:pad])) if pad else ptype + payload)
         egress.update(ct)
         seed = egress.digest()[:16]
         egress.update((int.from_bytes(mac_enc(seed), "big") ^ int.from_bytes(seed, "big")).to_bytes(16, "big"))
