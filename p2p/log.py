@@ -75,7 +75,7 @@ class Logger:
     def name(self):
         return self._logger.name
 
-    def new(self, **ctx) -> "Logger":
+    def new(self, /, **ctx) -> "Logger":
         merged = dict(self._ctx)
         merged.update(ctx)
         return Logger(self._logger, merged)
@@ -92,24 +92,24 @@ class Logger:
                 full = ctx
             self._logger.log(level, _Record(msg, full), stacklevel=3)
 
-    def trace(self, msg, **ctx):
+    def trace(self, msg, /, **ctx):
         self._log(TRACE, msg, ctx)
 
-    def debug(self, msg, **ctx):
+    def debug(self, msg, /, **ctx):
         self._log(logging.DEBUG, msg, ctx)
 
-    def info(self, msg, **ctx):
+    def info(self, msg, /, **ctx):
         self._log(logging.INFO, msg, ctx)
 
-    def warn(self, msg, **ctx):
+    def warn(self, msg, /, **ctx):
         self._log(logging.WARNING, msg, ctx)
 
     warning = warn
 
-    def error(self, msg, **ctx):
+    def error(self, msg, /, **ctx):
         self._log(logging.ERROR, msg, ctx)
 
-    def crit(self, msg, **ctx):
+    def crit(self, msg, /, **ctx):
         self._log(logging.CRITICAL, msg, ctx)
 
 
