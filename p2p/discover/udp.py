@@ -27,7 +27,7 @@ import socket
 import threading
 import time
 
-from p2p import crypto
+from p2p import crypto, metrics
 from p2p.discover.database import nodeDBNodeExpiration
 from p2p.discover.node import NodeID, new_node, pubkey_id, _to_ip
 from p2p.discover.table import bucketSize, new_table
@@ -36,6 +36,12 @@ from p2p.netutil.error import is_temporary_error
 from p2p.netutil.net import check_relay_ip
 
 log = get_logger("p2p.discover")
+
+# Discovery traffic meters (counted only when metrics.Enabled, as in geth).
+_ingress_packets = metrics.new_registered_meter("discover/ingress/packets")
+_ingress_bytes = metrics.new_registered_meter("discover/ingress")
+_egress_packets = metrics.new_registered_meter("discover/egress/packets")
+_egress_bytes = metrics.new_registered_meter("discover/egress")
 
 __all__ = [
     "errPacketTooSmall", "errBadHash", "errExpired", "errUnsolicitedReply", "errUnknownNode",
@@ -984,6 +990,10 @@ class udp:
             self.conn.write_to_udp(packet, toaddr)
         except OSError as e:
             err = e
+        else:
+            if metrics.Enabled:
+                _egress_packets.mark(1)
+                _egress_bytes.mark(len(packet))
         log.trace(">> " + what, addr=toaddr, err=err)
         return err
 
@@ -1003,6 +1013,9 @@ class udp:
                         continue
                     log.debug("UDP read error", err=err)
                     return
+                if metrics.Enabled:
+                    _ingress_packets.mark(1)
+                    _ingress_bytes.mark(len(data))
                 try:
                     err = self.handle_packet(from_, data)
                 except Exception as e:  # a bug must not kill the node

@@ -583,3 +583,32 @@ def test_listen_udp_positional_form():
         assert tab.net.our_endpoint == RpcEndpoint(ipaddress.ip_address("7.7.7.7"), 30399, 30399)
     finally:
         tab.close()
+
+
+def test_udp_traffic_meters_count_packets_when_enabled(monkeypatch):
+    """Sent and received datagrams are metered (for the demo's progress lines)."""
+    import socket as _socket
+
+    from p2p import crypto, metrics
+    from p2p.discover import udp as udp_mod
+
+    monkeypatch.setattr(metrics, "Enabled", True)
+    out0 = udp_mod._egress_packets.count()
+    in0 = udp_mod._ingress_packets.count()
+    key = crypto.generate_key()
+    tab = udp_mod.listen_udp(udp_mod.UDPConn.listen("127.0.0.1", 0), udp_mod.Config(private_key=key))
+    client = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+    try:
+        client.bind(("127.0.0.1", 0))
+        client.settimeout(5)
+        ckey = crypto.generate_key()
+        ping = udp_mod.Ping(4, udp_mod.make_endpoint(client.getsockname(), 0),
+                            udp_mod.make_endpoint(tab.self().addr(), 0), int(__import__("time").time()) + 20)
+        packet, _ = udp_mod.encode_packet(ckey, udp_mod.pingPacket, ping)
+        client.sendto(packet, tab.self().addr())
+        client.recvfrom(2048)  # the pong
+    finally:
+        client.close()
+        tab.close()
+    assert udp_mod._ingress_packets.count() >= in0 + 1
+    assert udp_mod._egress_packets.count() >= out0 + 1
