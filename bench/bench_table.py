@@ -43,7 +43,6 @@ class SimNetwork:
 
     def __init__(self, n, seed=1):
         rng = random.Random(seed)
-        self.rng = rng
         ids = [NodeID(rng.randbytes(64)) for _ in range(n)]
         shas = [crypto.keccak256(i) for i in ids]
         # The simulated nodes sorted by hash: the nodes sharing a prefix with a given
@@ -67,7 +66,7 @@ class SimNetwork:
         return k
 
     def table_of(self, x, exclude=None):
-        keys, rng = self.keys, self.rng
+        keys = self.keys
         out = []
         for p in range(256):
             shift = 255 - p
@@ -75,7 +74,8 @@ class SimNetwork:
             a = bisect.bisect_left(keys, lo)
             b = bisect.bisect_left(keys, lo + (1 << shift))
             if b - a > bucketSize:
-                out.extend(rng.sample(range(a, b), bucketSize))
+                # Any bucketSize nodes of the subtree will do: take them evenly spaced.
+                out.extend(range(a, b, (b - a) // bucketSize)[:bucketSize])
             else:
                 out.extend(range(a, b))
             # Stop once x's own subtree holds nothing but x.
@@ -88,10 +88,11 @@ class SimNetwork:
 
     def closest(self, candidates, t, n=bucketSize):
         keys = self.keys
-        return heapq.nsmallest(n, candidates, key=lambda j: keys[j] ^ t)
+        return sorted(candidates, key=lambda j: keys[j] ^ t)[:n]
 
     def true_closest(self, t, n=bucketSize):
-        return self.closest(range(len(self.keys)), t, n)
+        keys = self.keys
+        return heapq.nsmallest(n, range(len(keys)), key=lambda j: keys[j] ^ t)
 
 
 class SimTransport:
