@@ -122,7 +122,9 @@ class _SocketConn:
     Reads go through one reusable buffer filled with ``recv_into`` (so small
     frames cost one system call); :meth:`read_exact` returns a memoryview that
     stays valid until the next read. Deadlines are absolute ``time.monotonic``
-    values; each system call gets the time left as its socket timeout.
+    values: a read waits for data with ``poll`` up to the read deadline, a
+    write runs ``sendall`` with the time left as the socket timeout (the
+    socket timeout is shared, so only the writing side sets it).
     """
 
     BUF_SIZE = 1 << 17
@@ -135,6 +137,7 @@ class _SocketConn:
         self._w = 0  # end of unread data
         self.read_deadline = None
         self.write_deadline = None
+        self._poller = None  # registered once, used by the reading thread only
 
     def set_deadline(self, t):
         self.read_deadline = self.write_deadline = t
@@ -157,8 +160,10 @@ class _SocketConn:
                 raise socket.timeout("rlpx: read deadline exceeded")
             # The socket timeout is shared with the writing thread, which sets its
             # own deadline there; wait for data here so the read deadline holds.
-            p = select.poll()
-            p.register(sock, select.POLLIN)
+            p = self._poller
+            if p is None:
+                p = self._poller = select.poll()
+                p.register(sock, select.POLLIN)
             if not p.poll(left * 1000.0):
                 raise socket.timeout("rlpx: read deadline exceeded")
         try:
