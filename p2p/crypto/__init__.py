@@ -154,6 +154,11 @@ class _CoincurveBackend:
     def public_from_secret(self, secret: bytes) -> bytes:
         return self._cc.PublicKey.from_valid_secret(secret).format(compressed=False)[1:]
 
+    def load_private(self, secret: bytes):
+        # One scalar multiplication gives both the signing key and the public key.
+        k = self._cc.PrivateKey(secret)
+        return k, k.public_key.format(compressed=False)[1:]
+
     def sign(self, hash32: bytes, prv: PrivateKey) -> bytes:
         return self._native(prv).sign_recoverable(hash32, hasher=None)
 
@@ -232,6 +237,9 @@ class _EcdsaBackend:
 
     def public_from_secret(self, secret: bytes) -> bytes:
         return self._encode((self._g * int.from_bytes(secret, "big")).to_affine())
+
+    def load_private(self, secret: bytes):
+        return None, self.public_from_secret(secret)
 
     def sign(self, hash32: bytes, prv: PrivateKey) -> bytes:
         n = SECP256K1_N
@@ -413,7 +421,11 @@ def _to_ecdsa(d: bytes, strict: bool) -> PrivateKey:
     if v <= 0:
         raise CryptoError("invalid private key, zero or negative")
     secret = v.to_bytes(32, "big")
-    return PrivateKey(secret, PublicKey(_backend.public_from_secret(secret)))
+    native, pub = _backend.load_private(secret)
+    key = PrivateKey(secret, PublicKey(pub))
+    if native is not None:
+        key._native[_backend.name] = native
+    return key
 
 
 def from_ecdsa(priv) -> bytes:
