@@ -975,3 +975,46 @@ def test_frame_rw_over_socket_many_sizes():
     finally:
         fd0.close()
         fd1.close()
+
+
+def test_trace_logs_every_handshake_step(caplog):
+    """At trace level both sides log each handshake step with the peer's address."""
+    import logging
+    import socket as _socket
+    import threading as _threading
+
+    from p2p import crypto as _crypto
+    from p2p.discover.node import new_node, pubkey_id
+    from p2p.log import TRACE
+    from p2p.peer import ProtoHandshake
+    from p2p import rlpx as _rlpx
+
+    caplog.set_level(TRACE, logger="p2p.rlpx")
+    ka, kb = _crypto.generate_key(), _crypto.generate_key()
+    lst = _socket.socket()
+    lst.bind(("127.0.0.1", 0))
+    lst.listen(1)
+    a = _socket.create_connection(lst.getsockname())
+    b, _ = lst.accept()
+    lst.close()
+    ta, tb = _rlpx.new_rlpx(a), _rlpx.new_rlpx(b)
+    out = {}
+
+    def side_b():
+        tb.do_enc_handshake(kb, None)
+        out["b"] = tb.do_proto_handshake(ProtoHandshake(version=5, name="b", id=pubkey_id(kb)))
+
+    th = _threading.Thread(target=side_b)
+    th.start()
+    try:
+        ta.do_enc_handshake(ka, new_node(pubkey_id(kb), "127.0.0.1", 1, b.getsockname()[1]))
+        ta.do_proto_handshake(ProtoHandshake(version=5, name="a", id=pubkey_id(ka)))
+    finally:
+        th.join(10)
+        ta.close(None)
+        tb.close(None)
+    lines = [r.getMessage() for r in caplog.records if r.levelno == TRACE]
+    for step in (">> RLPx auth (EIP-8)", "<< RLPx auth", ">> RLPx ack", "<< RLPx ack",
+                 "RLPx secrets derived", ">> devp2p hello", "<< devp2p hello"):
+        assert any(l.startswith(step) and "addr=127.0.0.1:" in l for l in lines), (step, lines)
+    assert out["b"].name == "a"
