@@ -185,8 +185,10 @@ def main(argv=None):
         status = "not measured" if met is None else ("met" if met else "MISSED")
         print("  %-48s %11s  %s" % (desc, _num(fig) if fig is not None else "-", status))
     load1 = os.getloadavg()
-    print("(load average %.1f at the end; %.0f s in all. Other processes on this machine lower the figures:"
-          " compare ratios, and use --repeat N for the best of N.)" % (load1[0], time.perf_counter() - t_all))
+    print("(load average %.1f at the end; %.0f s in all. The discv4 codec and the one-thread RLPx figures are"
+          " CPU time of the measuring thread, best of short slices; the others are wall-clock time and drop"
+          " when other processes load the machine: compare ratios, and use --repeat N for the best of N.)"
+          % (load1[0], time.perf_counter() - t_all))
 
     os.makedirs(out_dir, exist_ok=True)
     if previous is not None:

@@ -80,3 +80,14 @@ def test_runner_combine_best_of_and_goals():
     assert got["discv4 decode+recover >= 0.85 x raw recover"] is True
     assert got["RLPx handshakes >= 1,500/s"] is None                 # not measured
     assert "6,000" in runner._line(by["ECIES encrypt+decrypt (194 B)"], None, 0.5)
+
+
+def test_runner_keeps_previous_run(tmp_path, capsys):
+    out = tmp_path / "res" / "latest.json"
+    runner.main(["--out", str(out), "no-such-module"])
+    assert out.exists() and not (tmp_path / "res" / "previous.json").exists()
+    first = out.read_text()
+    runner.main(["--out", str(out), "no-such-module"])
+    assert (tmp_path / "res" / "previous.json").read_text() == first
+    printed = capsys.readouterr().out
+    assert "goals" in printed and "not measured" in printed
