@@ -45,3 +45,4 @@ clean:
 .PHONY: geth-map
 geth-map: $(STAMP)
 	$(PY) tools/geth_map.py
+include fuzz.mk
