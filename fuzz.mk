@@ -8,7 +8,7 @@ FUZZ_EXAMPLES ?= 20000
 .PHONY: fuzz soak soak-quick
 
 fuzz: $(STAMP)
-	GETHP2P_FUZZ=long GETHP2P_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q tests/fuzz $(PYTEST_ARGS)
+	GETHP2P_FUZZ=long GETHP2P_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q --timeout=0 tests/fuzz $(PYTEST_ARGS)
 
 soak: $(STAMP)
 	$(PY) -m soak.soak_server --cycles 2000 --parallel 4
