@@ -111,12 +111,11 @@ class PublicKey:
 class PrivateKey:
     """A secp256k1 private key: the 32-byte secret and its public key."""
 
-    __slots__ = ("secret", "public_key", "_native")
+    __slots__ = ("secret", "public_key")
 
     def __init__(self, secret: bytes, public_key: PublicKey):
         self.secret = secret
         self.public_key = public_key
-        self._native = {}  # backend name -> that backend's key object
 
     @property
     def d(self) -> int:
@@ -141,26 +140,26 @@ class _CoincurveBackend:
 
     def __init__(self):
         import coincurve
+        from coincurve._libsecp256k1 import ffi, lib
+        from coincurve.context import GLOBAL_CONTEXT
 
         self._cc = coincurve
-
-    def _native(self, prv: PrivateKey):
-        k = prv._native.get(self.name)
-        if k is None:
-            k = self._cc.PrivateKey(prv.secret)
-            prv._native[self.name] = k
-        return k
+        self._ffi, self._lib, self._ctx = ffi, lib, GLOBAL_CONTEXT.ctx
 
     def public_from_secret(self, secret: bytes) -> bytes:
         return self._cc.PublicKey.from_valid_secret(secret).format(compressed=False)[1:]
 
-    def load_private(self, secret: bytes):
-        # One scalar multiplication gives both the signing key and the public key.
-        k = self._cc.PrivateKey(secret)
-        return k, k.public_key.format(compressed=False)[1:]
-
     def sign(self, hash32: bytes, prv: PrivateKey) -> bytes:
-        return self._native(prv).sign_recoverable(hash32, hasher=None)
+        # Straight to libsecp256k1: coincurve.PrivateKey would first derive the
+        # public key again (most keys here sign once, e.g. handshake ephemerals).
+        ffi, lib = self._ffi, self._lib
+        sig = ffi.new("secp256k1_ecdsa_recoverable_signature *")
+        if not lib.secp256k1_ecdsa_sign_recoverable(self._ctx, sig, hash32, prv.secret, ffi.NULL, ffi.NULL):
+            raise CryptoError("signing failed")
+        out = ffi.new("unsigned char[64]")
+        recid = ffi.new("int *")
+        lib.secp256k1_ecdsa_recoverable_signature_serialize_compact(self._ctx, out, recid, sig)
+        return bytes(ffi.buffer(out, 64)) + bytes((recid[0],))
 
     def recover(self, hash32: bytes, sig: bytes) -> bytes:
         try:
@@ -217,12 +216,6 @@ class _EcdsaBackend:
         self._ec = ellipticcurve
         self._nt = numbertheory
 
-    def _native(self, prv: PrivateKey):
-        k = prv._native.get(self.name)
-        if k is None:
-            k = self._ecdsa.SigningKey.from_string(prv.secret, curve=self._curve)
-            prv._native[self.name] = k
-        return k
 
     def _point(self, pub: bytes):
         x = int.from_bytes(pub[:32], "big")
@@ -237,9 +230,6 @@ class _EcdsaBackend:
 
     def public_from_secret(self, secret: bytes) -> bytes:
         return self._encode((self._g * int.from_bytes(secret, "big")).to_affine())
-
-    def load_private(self, secret: bytes):
-        return None, self.public_from_secret(secret)
 
     def sign(self, hash32: bytes, prv: PrivateKey) -> bytes:
         n = SECP256K1_N
@@ -421,11 +411,7 @@ def _to_ecdsa(d: bytes, strict: bool) -> PrivateKey:
     if v <= 0:
         raise CryptoError("invalid private key, zero or negative")
     secret = v.to_bytes(32, "big")
-    native, pub = _backend.load_private(secret)
-    key = PrivateKey(secret, PublicKey(pub))
-    if native is not None:
-        key._native[_backend.name] = native
-    return key
+    return PrivateKey(secret, PublicKey(_backend.public_from_secret(secret)))
 
 
 def from_ecdsa(priv) -> bytes:

@@ -191,10 +191,8 @@ class PrivateKey(crypto.PrivateKey):
         return getattr(self.public_key, "params", None)
 
     def export_ecdsa(self) -> crypto.PrivateKey:
-        """The plain :mod:`p2p.crypto` private key (sharing the backend key cache)."""
-        k = crypto.PrivateKey(self.secret, self.public_key.export_ecdsa())
-        k._native = self._native
-        return k
+        """The plain :mod:`p2p.crypto` private key."""
+        return crypto.PrivateKey(self.secret, self.public_key.export_ecdsa())
 
     def generate_shared(self, pub, sk_len: int, mac_len: int) -> bytes:
         return generate_shared(self, pub, sk_len, mac_len)
@@ -217,9 +215,7 @@ def import_ecdsa(prv: crypto.PrivateKey) -> PrivateKey:
     """An ECIES private key for a :mod:`p2p.crypto` private key."""
     if prv is None:
         raise ErrImport()
-    k = PrivateKey(prv.secret, import_ecdsa_public(prv.public_key))
-    k._native = prv._native  # share the backend's parsed key objects
-    return k
+    return PrivateKey(prv.secret, import_ecdsa_public(prv.public_key))
 
 
 def export_ecdsa(key):
@@ -242,9 +238,7 @@ def generate_key(rand=None, curve: str = DEFAULT_CURVE, params: ECIESParams = No
         if 0 < int.from_bytes(secret, "big") < n:
             break
     k = crypto.to_ecdsa(secret)
-    prv = PrivateKey(k.secret, PublicKey(k.public_key.raw, params))
-    prv._native = k._native
-    return prv
+    return PrivateKey(k.secret, PublicKey(k.public_key.raw, params))
 
 
 def max_shared_key_length(pub) -> int:
