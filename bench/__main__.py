@@ -4,7 +4,8 @@
 module's ``run(report)`` (or only the named ones, e.g. ``rlpx table``) N times
 and prints one table: each figure (the best of the N runs, with the spread of
 the runs when N > 1), the limit it is measured against in the same run, their
-ratio, and the change from the previous run of the runner. Then a "goals"
+ratio (the median of the runs' ratios), and the change from the previous run of
+the runner. Then a "goals"
 section says which of the project's speed goals are met on this machine.
 
 The figures go to ``bench-results/latest.json``; the file that was there is
@@ -88,7 +89,9 @@ def _line(row, spread=None, change=None):
 def combine(runs):
     """One row per figure from several runs: the best value and best limit, and the spread.
 
-    The spread is (max - min) / best of the value over the runs.
+    The spread is (max - min) / best of the value over the runs. The ratio is the
+    median of the runs' own ratios: a figure and its limit are measured side by side
+    within a run, so their ratio is only meaningful run by run.
     """
     order, by_key = [], {}
     for rows in runs:
@@ -111,7 +114,9 @@ def combine(runs):
         limits = [r["limit"] for r in rows if r.get("limit")]
         if limits:
             row["limit"] = min(limits) if lower else max(limits)
-            row["ratio"] = best / row["limit"]
+            ratios = sorted(r["value"] / r["limit"] for r in rows if r.get("limit"))
+            row["ratios"] = ratios
+            row["ratio"] = ratios[len(ratios) // 2]
         out.append(row)
     return out
 
