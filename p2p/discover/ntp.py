@@ -31,12 +31,16 @@ _REPLY_TIMEOUT = 5.0
 _REQUEST = bytes([3 << 3 | 3]) + bytes(47)
 
 
-def check_clock_drift(server=(ntpPool, NTP_PORT), measurements: int = ntpChecks,
+def check_clock_drift(server=None, measurements: int = ntpChecks,
                       threshold: float | None = None, timeout: float = _REPLY_TIMEOUT):
     """Measure the clock drift and log a warning if it exceeds ``threshold`` seconds.
 
+    ``server`` defaults to ``(ntpPool, NTP_PORT)``, read when the check runs, so a
+    program that must stay off the network (the demo) can point ``ntpPool`` elsewhere.
     Returns the drift in seconds, or None if the server could not be reached.
     """
+    if server is None:
+        server = (ntpPool, NTP_PORT)
     if threshold is None:
         from p2p.discover.udp import driftThreshold as threshold  # geth keeps it in udp.go
     try:
@@ -52,7 +56,7 @@ def check_clock_drift(server=(ntpPool, NTP_PORT), measurements: int = ntpChecks,
     return drift
 
 
-def sntp_drift(measurements: int, server=(ntpPool, NTP_PORT), timeout: float = _REPLY_TIMEOUT,
+def sntp_drift(measurements: int, server=None, timeout: float = _REPLY_TIMEOUT,
                clock=time.time) -> float:
     """Ask ``server`` for the time ``measurements + 2`` times; the average drift in seconds.
 
@@ -60,7 +64,7 @@ def sntp_drift(measurements: int, server=(ntpPool, NTP_PORT), timeout: float = _
     means the local clock is ahead of the server's. Raises OSError (socket errors,
     timeouts) or ValueError (short reply).
     """
-    host, port = server
+    host, port = server if server is not None else (ntpPool, NTP_PORT)
     family, _, _, _, addr = socket.getaddrinfo(host, port, 0, socket.SOCK_DGRAM)[0]
     drifts = []
     for _ in range(measurements + 2):

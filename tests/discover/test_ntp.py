@@ -157,3 +157,19 @@ def test_check_clock_drift_no_server():
         assert ntp.check_clock_drift(server=addr, threshold=10.0, timeout=0.2) is None
     finally:
         s.close()
+
+
+def test_check_clock_drift_reads_the_pool_when_it_runs(monkeypatch):
+    """The default server is ntpPool as it is at call time (the demo points it at loopback)."""
+    from p2p.discover import ntp as ntp_mod
+
+    seen = []
+
+    def fake_sntp(measurements, server=None, timeout=None, clock=None):
+        seen.append(server)
+        return 0.0
+
+    monkeypatch.setattr(ntp_mod, "sntp_drift", fake_sntp)
+    monkeypatch.setattr(ntp_mod, "ntpPool", "127.0.0.1")
+    assert ntp_mod.check_clock_drift(threshold=10) == 0.0
+    assert seen == [("127.0.0.1", ntp_mod.NTP_PORT)]
