@@ -1,6 +1,7 @@
 """Suite-wide guards: loopback-only networking and no leaked threads."""
 
 import ipaddress
+import os
 import socket
 import threading
 
@@ -62,6 +63,10 @@ def _install_guard():
 
 
 _install_guard()
+
+# Nodes the tests start as subprocesses inherit this: their clock check (after many
+# discovery timeouts) asks 127.0.0.1 instead of pool.ntp.org.
+os.environ["GETHP2P_NTP_POOL"] = "127.0.0.1"
 
 
 # ---------------------------------------------------------------------------

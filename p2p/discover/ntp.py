@@ -11,6 +11,7 @@ point it at a fake SNTP server on loopback.
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 
@@ -20,7 +21,9 @@ __all__ = ["ntpPool", "ntpChecks", "NTP_PORT", "check_clock_drift", "sntp_drift"
 
 log = get_logger("p2p.discover")
 
-ntpPool = "pool.ntp.org"  # the NTP server asked for the current time
+# The NTP server asked for the current time. GETHP2P_NTP_POOL overrides it (the
+# test suite sets 127.0.0.1 so that nodes it starts as subprocesses stay on loopback).
+ntpPool = os.environ.get("GETHP2P_NTP_POOL") or "pool.ntp.org"
 ntpChecks = 3             # number of measurements that are averaged
 NTP_PORT = 123
 _NTP_EPOCH_OFFSET = 2208988800  # seconds from 1900-01-01 to 1970-01-01
