@@ -519,10 +519,65 @@ def _node_id(it, buf):
     return NodeID(b)
 
 
+def _ping_fast(buf, pos, end):
+    """A ping of the usual shape, decoded in one pass, or None.
+
+    The usual shape: a short list of a one-byte version, two short endpoint lists
+    and a canonical 1..8-byte expiration, with nothing after it. Every item header is
+    checked before the endpoints are decoded, in the order of the general path, so a
+    ping either decodes as the general path would or returns None and takes the
+    general path (which produces the errors).
+    """
+    b0 = buf[pos]
+    if not 0xC0 <= b0 < 0xF8:
+        return None
+    le = pos + 1 + b0 - 0xC0
+    if le > end:
+        return None
+    p = pos + 1
+    if p + 4 > le:
+        return None
+    version = buf[p]
+    if not 0 < version < 0x80:
+        return None
+    p += 1
+    c = buf[p]
+    if not 0xC0 <= c < 0xF8:
+        return None
+    f_from = (2, p, p + 1, p + 1 + c - 0xC0)
+    p = f_from[3]
+    if p >= le:
+        return None
+    c = buf[p]
+    if not 0xC0 <= c < 0xF8:
+        return None
+    f_to = (2, p, p + 1, p + 1 + c - 0xC0)
+    p = f_to[3]
+    if p >= le:
+        return None
+    c = buf[p]
+    if not 0x81 <= c <= 0x88:
+        return None
+    q = p + 1 + c - 0x80
+    if q != le or buf[p + 1] == 0 or (c == 0x81 and buf[p + 1] < 0x80):
+        return None
+    ping = _new(Ping)
+    ping.version = version
+    ping.from_ = _dec_endpoint(f_from, buf)
+    ping.to = _dec_endpoint(f_to, buf)
+    ping.expiration = int.from_bytes(buf[p + 1:q], "big")
+    ping.rest = []
+    return ping
+
+
 def _decode_body(ptype, buf, start):
     end = len(buf)
     if start >= end:
         raise DecodeError("rlp: unexpected EOF")
+    if ptype == pingPacket:
+        p = _ping_fast(buf, start, end)
+        if p is not None:
+            return p
     # Only the first item counts: bytes after it are ignored (EIP-8).
     top = _head(buf, start, end)
     if ptype == pingPacket:
