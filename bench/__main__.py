@@ -2,6 +2,7 @@
 
 ``python -m bench [MODULE...] [--repeat N]`` runs every ``bench/bench_*.py``
 module's ``run(report)`` (or only the named ones, e.g. ``rlpx table``) N times
+(default 2)
 and prints one table: each figure (the best of the N runs, with the spread of
 the runs when N > 1), the limit it is measured against in the same run, their
 ratio (the median of the runs' ratios), and the change from the previous run of
@@ -146,7 +147,9 @@ def _load(path):
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m bench")
     ap.add_argument("only", nargs="*", help="run only these bench modules (e.g. discover rlpx)")
-    ap.add_argument("--repeat", "-n", type=int, default=1, help="run each module N times; report the best")
+    # Two runs by default: a single run can lose a quarter of a CPU-time figure to a
+    # process on the sibling core; the best of two rarely does (about 1 minute in all).
+    ap.add_argument("--repeat", "-n", type=int, default=2, help="run each module N times; report the best")
     ap.add_argument("--verbose", "-v", action="store_true", help="print each figure as it is measured")
     ap.add_argument("--out", default="bench-results/latest.json")
     args = ap.parse_args(argv)
