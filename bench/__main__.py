@@ -5,7 +5,7 @@ module's ``run(report)`` (or only the named ones, e.g. ``rlpx table``) N times
 (default 2)
 and prints one table: each figure (the best of the N runs, with the spread of
 the runs when N > 1), the limit it is measured against in the same run, their
-ratio (the median of the runs' ratios), and the change from the previous run of
+ratio (that of the run with the best value), and the change from the previous run of
 the runner. Then a "goals"
 section says which of the project's speed goals are met on this machine.
 
@@ -91,8 +91,8 @@ def combine(runs):
     """One row per figure from several runs: the best value and best limit, and the spread.
 
     The spread is (max - min) / best of the value over the runs. The ratio is the
-    median of the runs' own ratios: a figure and its limit are measured side by side
-    within a run, so their ratio is only meaningful run by run.
+    one of the run that gave the best value: a figure and its limit are measured side
+    by side within a run, so their ratio is only meaningful run by run.
     """
     order, by_key = [], {}
     for rows in runs:
@@ -115,9 +115,13 @@ def combine(runs):
         limits = [r["limit"] for r in rows if r.get("limit")]
         if limits:
             row["limit"] = min(limits) if lower else max(limits)
-            ratios = sorted(r["value"] / r["limit"] for r in rows if r.get("limit"))
-            row["ratios"] = ratios
-            row["ratio"] = ratios[len(ratios) // 2]
+            row["ratios"] = [r["value"] / r["limit"] for r in rows if r.get("limit")]
+            # The run that gave the best value is the least disturbed one: its own ratio.
+            best_run = next(r for r in rows if r["value"] == best)
+            if best_run.get("limit"):
+                row["ratio"] = best / best_run["limit"]
+            else:
+                row["ratio"] = best / row["limit"]
         out.append(row)
     return out
 
