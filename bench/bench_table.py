@@ -29,8 +29,7 @@ import time
 import tracemalloc
 
 from p2p import crypto
-from p2p.discover import table as tablemod
-from p2p.discover.node import Node, NodeID, hash_at_distance, logdist
+from p2p.discover.node import Node, NodeID, hash_at_distance
 from p2p.discover.table import bucketMinDistance, bucketSize, maxReplacements, nBuckets, new_table
 from p2p.discover.udp import max_neighbors
 

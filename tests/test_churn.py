@@ -15,6 +15,7 @@ import pytest
 
 from p2p import crypto
 from p2p.discover import udp as udpmod
+from tests.helpers import run_parallel
 
 N_NODES = 30
 N_DEAD = 10
@@ -27,22 +28,7 @@ def start_node(bootnodes=()):
 
 
 def parallel(fn, items, timeout=30):
-    errors = []
-
-    def run(it):
-        try:
-            fn(it)
-        except BaseException as e:  # reported below
-            errors.append(e)
-
-    ths = [threading.Thread(target=run, args=(it,), name="test.churn.parallel") for it in items]
-    for th in ths:
-        th.start()
-    for th in ths:
-        th.join(timeout)
-    assert not any(th.is_alive() for th in ths), "parallel step did not finish"
-    if errors:
-        raise errors[0]
+    run_parallel(fn, items, timeout, name="test.churn.parallel")
 
 
 def known_ids(tab):

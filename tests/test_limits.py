@@ -27,6 +27,7 @@ from p2p.netutil.net import Netlist
 from p2p.peer import ProtoHandshake
 from p2p.protocol import Cap, Protocol
 from p2p.server import Config, Server
+from tests.helpers import capture_auth, run_parallel
 
 WAIT = 20.0  # upper bound for a wait on a condition; never a sleep
 WELCOME = peermod.baseProtocolLength  # first code of the "hold/1" protocol
@@ -200,50 +201,8 @@ class RealClient:
 
 
 def run_all(fns, timeout=60):
-    errors = []
-
-    def wrap(fn):
-        try:
-            fn()
-        except BaseException as e:
-            errors.append(e)
-
-    ths = [threading.Thread(target=wrap, args=(fn,), name="test.limits.client") for fn in fns]
-    for th in ths:
-        th.start()
-    for th in ths:
-        th.join(timeout)
-    assert not any(th.is_alive() for th in ths), "clients did not finish"
-    if errors:
-        raise errors[0]
-
-
-def auth_bytes(dest):
-    """A valid auth packet for dest, captured off a socket pair."""
-    a, b = socket.socketpair()
-    th = threading.Thread(target=lambda: _try(lambda: rlpx.new_rlpx(a).do_enc_handshake(crypto.generate_key(), dest)),
-                          name="test.initiator", daemon=True)
-    th.start()
-    b.settimeout(WAIT)
-    head = b.recv(2)
-    size = int.from_bytes(head, "big")
-    body = b""
-    while len(body) < size:
-        chunk = b.recv(size - len(body))
-        assert chunk
-        body += chunk
-    b.shutdown(socket.SHUT_RDWR)
-    th.join(WAIT)
-    a.close()
-    b.close()
-    return head + body
-
-
-def _try(fn):
-    try:
-        fn()
-    except Exception:
-        pass
+    """Run every client function on its own thread; re-raise the first failure."""
+    run_parallel(lambda fn: fn(), fns, timeout, name="test.limits.client")
 
 
 def test_limits_max_peers_and_pending_with_200_clients():
@@ -251,7 +210,7 @@ def test_limits_max_peers_and_pending_with_200_clients():
     srv = start_server(counter, handshake_timeout=1.0, max_peers=10, max_pending_peers=4)
     gauge = PeerGauge(srv)
     rnd = random.Random(7)
-    half_auth = auth_bytes(srv.self())[:150]
+    half_auth = capture_auth(srv.self(), WAIT)[:150]
     real = [RealClient(srv) for _ in range(48)]
     try:
         def garbage(n):

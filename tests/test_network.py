@@ -20,6 +20,7 @@ from p2p.message import send
 from p2p.peer import ProtoHandshake
 from p2p.protocol import Cap, Protocol
 from p2p.server import Config, Server
+from tests.helpers import capture_auth
 
 WAIT = 20.0
 
@@ -219,40 +220,10 @@ def test_server_garbage_auth():
         srv.stop()
 
 
-def _auth_bytes(dest):
-    """The bytes of a valid auth message for dest, captured off a socket pair."""
-    a, b = socket.socketpair()
-    done = queue.Queue()
-
-    def initiator():
-        try:
-            rlpx.new_rlpx(a).do_enc_handshake(crypto.generate_key(), dest)
-        except Exception as err:  # expected: we never answer
-            done.put(err)
-        else:
-            done.put(None)
-
-    t = threading.Thread(target=initiator, name="test.initiator", daemon=True)
-    t.start()
-    b.settimeout(WAIT)
-    head = b.recv(2)
-    size = int.from_bytes(head, "big")
-    body = b""
-    while len(body) < size:
-        chunk = b.recv(size - len(body))
-        assert chunk
-        body += chunk
-    b.shutdown(socket.SHUT_RDWR)
-    t.join(WAIT)
-    a.close()
-    b.close()
-    return head + body
-
-
 def test_server_truncated_auth():
     srv = _chat_server()
     try:
-        auth = _auth_bytes(srv.self())
+        auth = capture_auth(srv.self(), WAIT)
         sock = socket.create_connection(_addr(srv), timeout=WAIT)
         try:
             sock.sendall(auth[: len(auth) // 2])

@@ -979,7 +979,6 @@ def test_frame_rw_over_socket_many_sizes():
 
 def test_trace_logs_every_handshake_step(caplog):
     """At trace level both sides log each handshake step with the peer's address."""
-    import logging
     import socket as _socket
     import threading as _threading
 

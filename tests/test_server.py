@@ -284,7 +284,7 @@ def test_server_at_cap():
         for i in range(10):
             c = _newconn(random_id(), fds)
             err = srv.checkpoint(c, "addpeer")
-            assert err is None, "could not add conn %d: %v" % (i, err)
+            assert err is None, "could not add conn %d: %s" % (i, err)
         # A non-trusted connection is refused...
         c = _newconn(random_id(), fds)
         assert srv.checkpoint(c, "posthandshake") == peer_error.DiscTooManyPeers

@@ -2,8 +2,6 @@
 
 import io
 
-import pytest
-
 from p2p.cmd import demo
 
 

@@ -13,7 +13,6 @@ content are arbitrary but *correctly encrypted and MACed*, which reach the
 size, message-code, snappy and RLP decoding behind the MAC.
 """
 
-import io
 import json
 import os
 
@@ -22,7 +21,7 @@ import snappy
 from hypothesis import example, given, strategies as st
 
 from p2p import crypto
-from p2p.message import Msg, send
+from p2p.message import Msg
 from p2p.peer import ProtoHandshake
 from p2p.peer_error import DiscReason, DiscReasonError, PeerError
 from p2p.rlpx import (RLPxError, Secrets, decode_disc_reason, new_rlpx_frame_rw, read_protocol_handshake)
