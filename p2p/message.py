@@ -149,13 +149,49 @@ class _PipeShared:
         self.closed = False
 
 
-class _PipeChan:
-    """One direction of the pipe, an unbuffered channel: at most one offered message."""
+class Handoff:
+    """An unbuffered channel, Go's ``make(chan T)``: ``send`` returns once ``recv`` took the value.
 
-    __slots__ = ("pending",)
+    It has no lock of its own: ``sig`` is its owner's state, any object with a
+    ``cond`` (a Condition) and a ``closed`` flag, so that closing the owner wakes
+    every sender and receiver. Once closed, both raise ``closed_error``. Used by the
+    message pipe and by a peer's per-protocol ``in`` channel.
+    """
+
+    __slots__ = ("_box",)
 
     def __init__(self):
-        self.pending = None  # [msg, taken] while a writer offers a message
+        self._box = None  # [value, taken] while a sender offers a value
+
+    def send(self, value, sig, closed_error) -> None:
+        box = [value, False]
+        cond = sig.cond
+        with cond:
+            while self._box is not None and not sig.closed:
+                cond.wait()  # another sender's value is being handed over
+            if sig.closed:
+                raise closed_error()
+            self._box = box
+            cond.notify_all()
+            while not box[1] and not sig.closed:
+                cond.wait()
+            if not box[1]:
+                if self._box is box:
+                    self._box = None
+                raise closed_error()
+
+    def recv(self, sig, closed_error):
+        cond = sig.cond
+        with cond:
+            while (self._box is None or self._box[1]) and not sig.closed:
+                cond.wait()
+            if sig.closed:
+                raise closed_error()
+            box = self._box
+            self._box = None
+            box[1] = True
+            cond.notify_all()
+        return box[0]
 
 
 class _Consumed:
@@ -180,7 +216,7 @@ def msg_pipe():
     the other end has read the message and consumed its payload.
     """
     shared = _PipeShared()
-    c1, c2 = _PipeChan(), _PipeChan()
+    c1, c2 = Handoff(), Handoff()
     return MsgPipeRW(c1, c2, shared), MsgPipeRW(c2, c1, shared)
 
 
@@ -189,7 +225,7 @@ class MsgPipeRW(MsgReadWriter):
 
     __slots__ = ("_w", "_r", "_shared")
 
-    def __init__(self, w: _PipeChan, r: _PipeChan, shared: _PipeShared):
+    def __init__(self, w: Handoff, r: Handoff, shared: _PipeShared):
         self._w = w
         self._r = r
         self._shared = shared
@@ -199,41 +235,17 @@ class MsgPipeRW(MsgReadWriter):
         shared = self._shared
         cond = shared.cond
         consumed = _Consumed(cond)
-        box = [Msg(msg.code, msg.size, EofSignal(msg.payload, msg.size, consumed), msg.received_at), False]
-        w = self._w
-        with cond:
-            while w.pending is not None and not shared.closed:
-                cond.wait()  # another writer's message is being handed over
-            if shared.closed:
-                raise ErrPipeClosed()
-            w.pending = box
-            cond.notify_all()
-            while not box[1] and not shared.closed:
-                cond.wait()
-            if not box[1]:
-                if w.pending is box:
-                    w.pending = None
-                raise ErrPipeClosed()
-            if msg.size > 0:
+        self._w.send(Msg(msg.code, msg.size, EofSignal(msg.payload, msg.size, consumed), msg.received_at),
+                     shared, ErrPipeClosed)
+        if msg.size > 0:
+            with cond:
                 # wait for the payload to be read or discarded
                 while not consumed.flag and not shared.closed:
                     cond.wait()
 
     def read_msg(self) -> Msg:
         """Return the next message written on the other end."""
-        shared = self._shared
-        cond = shared.cond
-        r = self._r
-        with cond:
-            while (r.pending is None or r.pending[1]) and not shared.closed:
-                cond.wait()
-            if shared.closed:
-                raise ErrPipeClosed()
-            box = r.pending
-            r.pending = None
-            box[1] = True
-            cond.notify_all()
-        return box[0]
+        return self._r.recv(self._shared, ErrPipeClosed)
 
     def close(self) -> None:
         """Close both ends: blocked and later reads/writes raise ErrPipeClosed."""

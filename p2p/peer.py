@@ -31,7 +31,7 @@ import rlp
 from p2p.dial import INBOUND_CONN, STATIC_DIALED_CONN, TRUSTED_CONN, ConnFlag
 from p2p.discover.node import NodeID
 from p2p.log import get_logger
-from p2p.message import MsgEventer, MsgReadWriter, Msg, send_items
+from p2p.message import Handoff, MsgEventer, MsgReadWriter, Msg, send_items
 from p2p.peer_error import (
     DiscNetworkError,
     DiscReason,
@@ -258,45 +258,6 @@ class _WriteStart:
             self._token = False
 
 
-class _InChan:
-    """A protoRW's ``in`` channel: unbuffered, a handoff from readLoop to the protocol."""
-
-    __slots__ = ("_box",)
-
-    def __init__(self):
-        self._box = None  # [msg, taken]
-
-    def send(self, msg: Msg, sig: _ClosedSignal) -> None:
-        """Hand ``msg`` over; raise EOFError if the peer closes before it is taken."""
-        box = [msg, False]
-        cond = sig.cond
-        with cond:
-            while self._box is not None and not sig.closed:
-                cond.wait()
-            if sig.closed:
-                raise EOFError()
-            self._box = box
-            cond.notify_all()
-            while not box[1] and not sig.closed:
-                cond.wait()
-            if not box[1]:
-                self._box = None
-                raise EOFError()
-
-    def recv(self, sig: _ClosedSignal) -> Msg:
-        cond = sig.cond
-        with cond:
-            while (self._box is None or self._box[1]) and not sig.closed:
-                cond.wait()
-            if sig.closed:
-                raise EOFError()
-            box = self._box
-            self._box = None
-            box[1] = True
-            cond.notify_all()
-        return box[0]
-
-
 class _PipeAddr:
     """Stands in for the fd of a test peer: its addresses print as "pipe" (like Go's net.Pipe)."""
 
@@ -493,7 +454,7 @@ class Peer:
                 proto = self.get_proto(code)
             except PeerError:
                 raise PeerError(errInvalidMsgCode, "msg code out of range: %d" % code) from None
-            proto._in.send(msg, self._closed)
+            proto._in.send(msg, self._closed, EOFError)
 
     def start_protocols(self, write_start: _WriteStart) -> None:
         for proto in self.running.values():
@@ -618,7 +579,7 @@ class ProtoRW(MsgReadWriter):
         self.protocol = protocol
         self.offset = offset
         self.w = w
-        self._in = _InChan()  # receives read messages
+        self._in = Handoff()  # receives read messages (geth's unbuffered in channel)
         self._closed: Optional[_ClosedSignal] = None  # set when the peer starts the protocol
         self._wstart: Optional[_WriteStart] = None
         self._werr = None  # the peer's mailbox; gets ("writeErr", err)
@@ -655,7 +616,7 @@ class ProtoRW(MsgReadWriter):
         self._werr.put(("writeErr", None))
 
     def read_msg(self) -> Msg:
-        msg = self._in.recv(self._closed)
+        msg = self._in.recv(self._closed, EOFError)
         msg.code -= self.offset
         return msg
 
