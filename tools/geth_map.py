@@ -27,6 +27,18 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LINKED_DOCS = [os.path.join(ROOT, "docs", "ARCHITECTURE.md")]
 NAMES = os.path.join(ROOT, "tools", "geth_names.tsv")
 REASONS = os.path.join(ROOT, "tools", "geth_map_reasons.tsv")
+# Each ported package may keep its rows in a file of its own beside the main lists:
+# tools/geth_names.d/<package>.tsv and tools/geth_map_reasons.d/<package>.tsv.
+NAMES_DIR = os.path.join(ROOT, "tools", "geth_names.d")
+REASONS_DIR = os.path.join(ROOT, "tools", "geth_map_reasons.d")
+
+
+def _list_files(main: str, directory: str) -> list:
+    """``main`` followed by the ``.tsv`` files of ``directory``, sorted by name."""
+    files = [main] if os.path.exists(main) else []
+    if os.path.isdir(directory):
+        files += [os.path.join(directory, f) for f in sorted(os.listdir(directory)) if f.endswith(".tsv")]
+    return files
 OUT = os.path.join(ROOT, "docs", "GETH_MAP.md")
 
 # Go file -> the Python files searched for its twins, in order.
@@ -147,19 +159,20 @@ class PyIndex:
 
 def load_names():
     rows = []
-    for line in open(NAMES, encoding="utf-8"):
-        if line.startswith("#") or not line.strip():
-            continue
-        go_file, go_line, qual = line.rstrip("\n").split("\t")
-        receiver, _, name = qual.rpartition(".")
-        rows.append((go_file, int(go_line), receiver, name))
+    for path in _list_files(NAMES, NAMES_DIR):
+        for line in open(path, encoding="utf-8"):
+            if line.startswith("#") or not line.strip():
+                continue
+            go_file, go_line, qual = line.rstrip("\n").split("\t")
+            receiver, _, name = qual.rpartition(".")
+            rows.append((go_file, int(go_line), receiver, name))
     return rows
 
 
 def load_reasons():
     reasons = []
-    if os.path.exists(REASONS):
-        for line in open(REASONS, encoding="utf-8"):
+    for path in _list_files(REASONS, REASONS_DIR):
+        for line in open(path, encoding="utf-8"):
             if line.startswith("#") or not line.strip():
                 continue
             go_file, qual, reason = line.rstrip("\n").split("\t", 2)
