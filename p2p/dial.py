@@ -31,6 +31,7 @@ import time
 from p2p.discover.node import Node, NodeID
 from p2p.log import get_logger
 from p2p.metrics import new_metered_conn
+from p2p.netutil import addr_str
 
 log = get_logger("p2p")
 
@@ -92,14 +93,6 @@ def _ip_str(ip) -> str:
     return "<nil>" if ip is None else str(ip)
 
 
-def _tcp_addr(n: Node) -> str:
-    """``ip:port`` of a node's TCP endpoint, bracketed for IPv6 like Go's TCPAddr.String."""
-    ip = _ip_str(n.ip)
-    if ":" in ip:
-        return "[%s]:%d" % (ip, n.tcp)
-    return "%s:%d" % (ip, n.tcp)
-
-
 def _fmt_duration(d: float) -> str:
     """Render seconds the way Go prints a time.Duration (``14s``, ``1m0s``, ``1.5s``)."""
     sign = "-" if d < 0 else ""
@@ -138,10 +131,10 @@ class TCPDialer(NodeDialer):
         if self.deadline is not None:
             remaining = self.deadline - _now()
             if remaining <= 0:
-                raise socket.timeout("dial tcp %s: i/o timeout" % _tcp_addr(dest))
+                raise socket.timeout("dial tcp %s: i/o timeout" % addr_str((dest.ip, dest.tcp)))
             timeout = remaining if timeout is None else min(timeout, remaining)
         if dest.ip is None:
-            raise OSError("dial tcp %s: missing address" % _tcp_addr(dest))
+            raise OSError("dial tcp %s: missing address" % addr_str((dest.ip, dest.tcp)))
         sock = socket.create_connection((_ip_str(dest.ip), dest.tcp), timeout=timeout)
         sock.settimeout(None)
         return sock
@@ -202,7 +195,7 @@ class DialState:
         def add_dial(flag, n):
             err = self.check_dial(n, peers)
             if err is not None:
-                log.trace("Skipping dial candidate", id=n.id, addr=_tcp_addr(n), err=err)
+                log.trace("Skipping dial candidate", id=n.id, addr=addr_str((n.ip, n.tcp)), err=err)
                 return False
             self.dialing[n.id] = flag
             newtasks.append(DialTask(flag, n))
@@ -223,7 +216,8 @@ class DialState:
         for id, t in list(self.static.items()):
             err = self.check_dial(t.dest, peers)
             if err is err_not_whitelisted or err is err_self:
-                log.warn("Removing static dial candidate", id=t.dest.id, addr=_tcp_addr(t.dest), err=err)
+                log.warn("Removing static dial candidate", id=t.dest.id,
+                         addr=addr_str((t.dest.ip, t.dest.tcp)), err=err)
                 del self.static[t.dest.id]
             elif err is None:
                 self.dialing[id] = t.flags
@@ -460,7 +454,7 @@ class DialTask(Task):
             return False
         self.resolve_delay = INITIAL_RESOLVE_DELAY
         self.dest = resolved
-        log.debug("Resolved node", id=self.dest.id, addr=_tcp_addr(self.dest))
+        log.debug("Resolved node", id=self.dest.id, addr=addr_str((self.dest.ip, self.dest.tcp)))
         return True
 
     def dial(self, srv, dest: Node):
@@ -479,11 +473,12 @@ class DialTask(Task):
             return err
 
     def __str__(self):
-        return "%s %s %s" % (self.flags, bytes(self.dest.id)[:8].hex(), _tcp_addr(self.dest))
+        return "%s %s %s" % (self.flags, bytes(self.dest.id)[:8].hex(),
+                             addr_str((self.dest.ip, self.dest.tcp)))
 
     def __repr__(self):
         return "DialTask(flags=%s, dest=%s@%s, last_resolved=%r, resolve_delay=%r)" % (
-            self.flags, bytes(self.dest.id)[:8].hex(), _tcp_addr(self.dest),
+            self.flags, bytes(self.dest.id)[:8].hex(), addr_str((self.dest.ip, self.dest.tcp)),
             self.last_resolved, self.resolve_delay)
 
     def __eq__(self, other):
@@ -533,7 +528,7 @@ class DiscoverTask(Task):
 
     def __repr__(self):
         return "DiscoverTask(results=[%s])" % ", ".join(
-            "%s@%s" % (bytes(n.id)[:8].hex(), _tcp_addr(n)) for n in self.results)
+            "%s@%s" % (bytes(n.id)[:8].hex(), addr_str((n.ip, n.tcp))) for n in self.results)
 
     def __eq__(self, other):
         if not isinstance(other, DiscoverTask):

@@ -32,6 +32,7 @@ from p2p.dial import INBOUND_CONN, STATIC_DIALED_CONN, TRUSTED_CONN, ConnFlag
 from p2p.discover.node import NodeID
 from p2p.log import get_logger
 from p2p.message import Handoff, MsgEventer, MsgReadWriter, Msg, send_items
+from p2p.netutil import addr_str
 from p2p.peer_error import (
     DiscNetworkError,
     DiscReason,
@@ -203,15 +204,6 @@ def _id_str(nid) -> str:
     return str(nid)
 
 
-def _addr_str(addr) -> str:
-    if isinstance(addr, tuple) and len(addr) >= 2:
-        host, port = addr[0], addr[1]
-        if ":" in str(host):
-            return "[%s]:%d" % (host, port)
-        return "%s:%d" % (host, port)
-    return str(addr)
-
-
 class _ClosedSignal:
     """geth's ``closed`` channel: a flag, and the condition everyone blocked on this peer waits on."""
 
@@ -330,7 +322,7 @@ class Peer:
             self._mailbox.put(("disc", DiscReasonError(reason)))
 
     def __str__(self):
-        return "Peer %s %s" % (bytes(self.rw.id)[:8].hex(), _addr_str(self.remote_addr()))
+        return "Peer %s %s" % (bytes(self.rw.id)[:8].hex(), addr_str(self.remote_addr()))
 
     def inbound(self) -> bool:
         return self.rw.flags & INBOUND_CONN != 0
@@ -494,8 +486,8 @@ class Peer:
             caps=[str(c) for c in self.caps()],
             protocols={},
         )
-        info.network.local_address = _addr_str(self.local_addr())
-        info.network.remote_address = _addr_str(self.remote_addr())
+        info.network.local_address = addr_str(self.local_addr())
+        info.network.remote_address = addr_str(self.remote_addr())
         flags = self.rw.flags
         info.network.inbound = flags & INBOUND_CONN != 0
         info.network.trusted = flags & TRUSTED_CONN != 0

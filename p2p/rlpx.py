@@ -48,6 +48,7 @@ from p2p.crypto import ecies
 from p2p.discover.node import NodeID
 from p2p.log import TRACE, get_logger
 from p2p.message import Msg, MsgReadWriter, send, send_items
+from p2p.netutil import addr_str
 from p2p.peer import ProtoHandshake, baseProtocolMaxMsgSize, discMsg, handshakeMsg, snappyProtocolVersion
 from p2p.peer_error import DiscInvalidIdentity, DiscNetworkError, DiscReason, DiscReasonError, DiscRequested
 
@@ -409,7 +410,7 @@ class RLPx(MsgReadWriter):
             try:
                 send(self.rw, HANDSHAKE_MSG, our)
                 if log.is_enabled_for(TRACE):
-                    log.trace(">> devp2p hello", addr=_peer_addr(self.conn), name=our.name,
+                    log.trace(">> devp2p hello", addr=addr_str(self.conn), name=our.name,
                               version=our.version)
                 werr.put(None)
             except BaseException as e:  # handed to the reading side
@@ -420,7 +421,7 @@ class RLPx(MsgReadWriter):
         try:
             their = read_protocol_handshake(self.rw, our)
             if log.is_enabled_for(TRACE):
-                log.trace("<< devp2p hello", addr=_peer_addr(self.conn), name=their.name,
+                log.trace("<< devp2p hello", addr=addr_str(self.conn), name=their.name,
                           version=their.version, caps=",".join(str(c) for c in their.caps))
         except BaseException:
             werr.get()  # make sure the write terminates too
@@ -447,7 +448,7 @@ class RLPx(MsgReadWriter):
         with self.wmu:
             self.rw = new_rlpx_frame_rw(self.conn, sec)
         if log.is_enabled_for(TRACE):
-            log.trace("RLPx secrets derived", addr=_peer_addr(self.conn), id=sec.remote_id.hex()[:16],
+            log.trace("RLPx secrets derived", addr=addr_str(self.conn), id=sec.remote_id.hex()[:16],
                       initiator=dial is not None)
         return sec.remote_id
 
@@ -640,12 +641,12 @@ def initiator_enc_handshake(conn, prv, remote_id) -> Secrets:
     auth_packet = seal_eip8(auth_msg, h)
     _write_all(conn, auth_packet)
     if log.is_enabled_for(TRACE):
-        log.trace(">> RLPx auth (EIP-8)", addr=_peer_addr(conn), size=len(auth_packet))
+        log.trace(">> RLPx auth (EIP-8)", addr=addr_str(conn), size=len(auth_packet))
 
     auth_resp_msg = AuthRespV4()
     auth_resp_packet = read_handshake_msg(auth_resp_msg, ENC_AUTH_RESP_LEN, prv, conn)
     if log.is_enabled_for(TRACE):
-        log.trace("<< RLPx ack", addr=_peer_addr(conn), size=len(auth_resp_packet),
+        log.trace("<< RLPx ack", addr=addr_str(conn), size=len(auth_resp_packet),
                   format="plain" if len(auth_resp_packet) == ENC_AUTH_RESP_LEN else "EIP-8")
     h.handle_auth_resp(auth_resp_msg)
     return h.secrets(auth_packet, auth_resp_packet)
@@ -659,7 +660,7 @@ def receiver_enc_handshake(conn, prv) -> Secrets:
     auth_msg = AuthMsgV4()
     auth_packet = read_handshake_msg(auth_msg, ENC_AUTH_MSG_LEN, prv, conn)
     if log.is_enabled_for(TRACE):
-        log.trace("<< RLPx auth", addr=_peer_addr(conn), size=len(auth_packet),
+        log.trace("<< RLPx auth", addr=addr_str(conn), size=len(auth_packet),
                   format="plain" if auth_msg.got_plain else "EIP-8")
     h = EncHandshake()
     h.handle_auth_msg(auth_msg, prv)
@@ -671,19 +672,9 @@ def receiver_enc_handshake(conn, prv) -> Secrets:
         auth_resp_packet = seal_eip8(auth_resp_msg, h)
     _write_all(conn, auth_resp_packet)
     if log.is_enabled_for(TRACE):
-        log.trace(">> RLPx ack", addr=_peer_addr(conn), size=len(auth_resp_packet),
+        log.trace(">> RLPx ack", addr=addr_str(conn), size=len(auth_resp_packet),
                   format="plain" if auth_msg.got_plain else "EIP-8")
     return h.secrets(auth_packet, auth_resp_packet)
-
-
-def _peer_addr(conn) -> str:
-    """The remote address of a handshake stream, for log lines ("" if it has none)."""
-    sock = getattr(conn, "sock", conn)
-    try:
-        host, port = sock.getpeername()[:2]
-    except (AttributeError, OSError, ValueError, TypeError):
-        return ""
-    return "[%s]:%d" % (host, port) if ":" in host else "%s:%d" % (host, port)
 
 
 def _fixed(b, n: int, what: str) -> bytes:

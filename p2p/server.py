@@ -24,6 +24,7 @@ from p2p.discover.node import Node, new_node, pubkey_id
 from p2p.event import Feed
 from p2p.log import get_logger
 from p2p.metrics import new_metered_conn
+from p2p.netutil import addr_str
 from p2p.peer import (
     PeerEvent,
     PeerEventTypeAdd,
@@ -111,22 +112,6 @@ class Config:
     logger: Any = None
 
 
-def _addr_str(addr) -> str:
-    if isinstance(addr, tuple):
-        host, port = addr[0], addr[1]
-        if ":" in str(host):
-            return "[%s]:%d" % (host, port)
-        return "%s:%d" % (host, port)
-    return str(addr)
-
-
-def _remote_addr(fd) -> str:
-    try:
-        return _addr_str(fd.getpeername())
-    except (OSError, AttributeError):
-        return "<closed>"
-
-
 def split_host_port(addr: str):
     """Split "host:port", "[v6]:port" or ":port" into (host, int port)."""
     if addr.startswith("["):
@@ -200,7 +185,7 @@ class conn:  # noqa: N801 - geth's name
         s = str(self.flags)
         if self.id is not None:
             s += " " + _id_hex(self.id)
-        s += " " + _remote_addr(self.fd)
+        s += " " + addr_str(self.fd)
         return s
 
     def is_(self, f) -> bool:
@@ -565,7 +550,7 @@ class Server:
 
     def start_listening(self):
         laddr = self.listener.getsockname()
-        self.config.listen_addr = _addr_str(laddr)
+        self.config.listen_addr = addr_str(laddr)
         self._go_loop(self.listen_loop, "p2p.Server.listenLoop")
         if self.config.nat is not None and not ipaddress.ip_address(laddr[0]).is_loopback:
             self._go_loop(_nat_map, "nat.Map", self.config.nat, self.quit, "tcp", laddr[1], laddr[1],
@@ -640,7 +625,7 @@ class Server:
                     if self.config.enable_msg_events:
                         p.events = self.peer_feed
                     name = truncate_name(c.name)
-                    log.debug("Adding p2p peer", name=name, addr=_remote_addr(c.fd), peers=len(peers) + 1)
+                    log.debug("Adding p2p peer", name=name, addr=addr_str(c.fd), peers=len(peers) + 1)
                     self._spawn(self.run_peer, "p2p.Server.runPeer", p)
                     peers[c.id] = p
                     if p.inbound():
@@ -745,12 +730,12 @@ class Server:
                 return
             if self.config.net_restrict is not None and not self.config.net_restrict.contains(
                     ipaddress.ip_address(addr[0].split("%")[0])):
-                self.log.debug("Rejected conn (not whitelisted in NetRestrict)", addr=_addr_str(addr))
+                self.log.debug("Rejected conn (not whitelisted in NetRestrict)", addr=addr_str(addr))
                 fd.close()
                 slots.put(None)
                 continue
             fd = new_metered_conn(fd, True)
-            self.log.trace("Accepted connection", addr=_addr_str(addr))
+            self.log.trace("Accepted connection", addr=addr_str(addr))
             self._spawn(self._setup_inbound, "p2p.Server.listenLoop.SetupConn", fd, slots)
 
     def _setup_inbound(self, fd, slots):
@@ -786,9 +771,9 @@ class Server:
         try:
             c.id = c.do_enc_handshake(self.config.private_key, dial_dest)
         except Exception as err:
-            self.log.trace("Failed RLPx handshake", addr=_remote_addr(c.fd), conn=str(c.flags), err=err)
+            self.log.trace("Failed RLPx handshake", addr=addr_str(c.fd), conn=str(c.flags), err=err)
             return err
-        clog = self.log.new(id=c.id, addr=_remote_addr(c.fd), conn=str(c.flags))
+        clog = self.log.new(id=c.id, addr=addr_str(c.fd), conn=str(c.flags))
         if dial_dest is not None and c.id != dial_dest.id:
             clog.trace("Dialed identity mismatch", want=dial_dest.id)
             return _disc_error(peer_error.DiscUnexpectedIdentity)

@@ -11,7 +11,7 @@ import ipaddress
 
 __all__ = [
     "Netlist", "ParseError", "parse_netlist", "parse_cidr", "is_lan", "is_special_network",
-    "check_relay_ip", "same_net", "DistinctNetSet", "to_ip",
+    "check_relay_ip", "same_net", "DistinctNetSet", "to_ip", "addr_str",
     "errInvalid", "errUnspecified", "errSpecial", "errLoopback", "errLAN",
 ]
 
@@ -47,6 +47,32 @@ def to_ip(ip):
         except ValueError:
             return None
     return None
+
+
+def addr_str(addr) -> str:
+    """The one ``host:port`` formatter for log lines and peer info (Go's net.JoinHostPort).
+
+    Python-only: Go values print themselves, Python's socket addresses are tuples.
+    ``addr`` is a socket address ``(host, port, ...)`` (IPv6 hosts get brackets, a None
+    host prints as ``<nil>``), or a socket, or a stream holding one in ``.sock``, whose
+    remote address is used (``<closed>`` when it has none). Other values print with str().
+    """
+    if not isinstance(addr, tuple):
+        sock = getattr(addr, "sock", addr)
+        if not hasattr(sock, "getpeername"):
+            return "" if addr is None else str(addr)
+        try:
+            addr = sock.getpeername()
+        except (OSError, ValueError, TypeError):
+            return "<closed>"
+        if not isinstance(addr, tuple):
+            return str(addr)
+    if len(addr) < 2:
+        return str(addr)
+    host = "<nil>" if addr[0] is None else str(addr[0])
+    if ":" in host:
+        return "[%s]:%d" % (host, addr[1])
+    return "%s:%d" % (host, addr[1])
 
 
 class ParseError(ValueError):

@@ -224,3 +224,36 @@ def test_lan_sources(addr):
     assert is_lan(addr)
     assert check_relay_ip("23.55.1.242", addr) is errLAN
     assert check_relay_ip("10.9.9.9", addr) is None
+
+
+@pytest.mark.parametrize("addr,want", [
+    (("127.0.0.1", 30303), "127.0.0.1:30303"),
+    (("::1", 30303, 0, 0), "[::1]:30303"),
+    ((ipaddress.ip_address("10.0.0.1"), 1), "10.0.0.1:1"),
+    ((ipaddress.ip_address("fe80::1"), 2), "[fe80::1]:2"),
+    ((None, 0), "<nil>:0"),
+    ("127.0.0.1:5", "127.0.0.1:5"),
+    (None, ""),
+])
+def test_addr_str(addr, want):
+    assert netutil.addr_str(addr) == want
+
+
+def test_addr_str_socket():
+    import socket
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    c = socket.create_connection(srv.getsockname())
+    a, _ = srv.accept()
+    try:
+        assert netutil.addr_str(c) == "127.0.0.1:%d" % srv.getsockname()[1]
+
+        class Stream:
+            sock = a
+        assert netutil.addr_str(Stream()) == "%s:%d" % c.getsockname()
+        c.close()
+        assert netutil.addr_str(c) == "<closed>"
+    finally:
+        for s in (a, c, srv):
+            s.close()
