@@ -43,7 +43,7 @@ import time
 import snappy
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from p2p import crypto
+from p2p import crypto, rlpcodec
 from p2p.crypto import ecies
 from p2p.discover.node import NodeID
 from p2p.log import TRACE, get_logger
@@ -51,6 +51,7 @@ from p2p.message import Msg, MsgReadWriter, send, send_items
 from p2p.netutil import addr_str
 from p2p.peer import ProtoHandshake, baseProtocolMaxMsgSize, discMsg, handshakeMsg, snappyProtocolVersion
 from p2p.peer_error import DiscInvalidIdentity, DiscNetworkError, DiscReason, DiscReasonError, DiscRequested
+from p2p.rlpcodec import encode_bytes, encode_list, encode_uint
 
 log = get_logger("p2p.rlpx")
 
@@ -495,15 +496,13 @@ def decode_disc_reason(payload) -> DiscReason:
     zero value geth ends up with when decoding fails.
     """
     try:
-        is_list, start, end = _rlp_item(payload, 0, len(payload))
-        if is_list:
-            if start == end:
+        it = rlpcodec.head(payload, 0, len(payload))
+        if it[0] == rlpcodec.LIST:
+            if it[2] == it[3]:
                 return DiscRequested
-            is_list, start, end = _rlp_item(payload, start, end)
-            if is_list:
-                return DiscRequested
-        return DiscReason(_rlp_uint(payload, start, end))
-    except (RLPxError, ValueError):
+            it = rlpcodec.head(payload, it[2], it[3])
+        return DiscReason(rlpcodec.uint(it, payload, 8))
+    except ValueError:  # rlpcodec.DecodeError, or a reason out of range
         return DiscRequested
 
 
@@ -729,8 +728,8 @@ class AuthMsgV4:
         self.got_plain = True
 
     def encode_rlp(self) -> bytes:
-        return _rlp_list([_rlp_bytes(self.signature), _rlp_bytes(self.initiator_pubkey),
-                          _rlp_bytes(self.nonce), _rlp_uint_enc(self.version)], self.rest)
+        return encode_list([encode_bytes(self.signature), encode_bytes(self.initiator_pubkey),
+                            encode_bytes(self.nonce), encode_uint(self.version)], self.rest)
 
     def decode_rlp(self, data) -> None:
         items, rest = _rlp_decode_fields(data, 4, "authMsgV4")
@@ -769,8 +768,8 @@ class AuthRespV4:
         self.version = 4
 
     def encode_rlp(self) -> bytes:
-        return _rlp_list([_rlp_bytes(self.random_pubkey), _rlp_bytes(self.nonce),
-                          _rlp_uint_enc(self.version)], self.rest)
+        return encode_list([encode_bytes(self.random_pubkey), encode_bytes(self.nonce),
+                            encode_uint(self.version)], self.rest)
 
     def decode_rlp(self, data) -> None:
         items, rest = _rlp_decode_fields(data, 3, "authRespV4")
@@ -859,46 +858,7 @@ def xor(one, other) -> bytes:
 
 
 # ---------------------------------------------------------------------------
-# Minimal RLP for the handshake bodies (raw tail items must be kept byte-exact)
-
-
-def _rlp_item(buf, pos: int, end: int):
-    """(is_list, content_start, content_end) of the RLP item at buf[pos:end]."""
-    if pos >= end:
-        raise RLPxError("rlp: unexpected end of input")
-    b = buf[pos]
-    if b < 0x80:
-        return False, pos, pos + 1
-    if b < 0xB8:
-        start, n, is_list = pos + 1, b - 0x80, False
-        if n == 1 and start < end and buf[start] < 0x80:
-            raise RLPxError("rlp: non-canonical size information")
-    elif b < 0xC0 or b >= 0xF8:
-        is_list = b >= 0xF8
-        ll = b - (0xF7 if is_list else 0xB7)
-        start = pos + 1 + ll
-        if start > end:
-            raise RLPxError("rlp: unexpected end of input")
-        if buf[pos + 1] == 0:
-            raise RLPxError("rlp: non-canonical size information")
-        n = int.from_bytes(buf[pos + 1:start], "big")
-        if n < 56:
-            raise RLPxError("rlp: non-canonical size information")
-    else:
-        start, n, is_list = pos + 1, b - 0xC0, True
-    if start + n > end:
-        raise RLPxError("rlp: value size exceeds available input length")
-    return is_list, start, start + n
-
-
-def _rlp_uint(buf, start: int, end: int) -> int:
-    """A canonical unsigned integer from the content of an RLP string."""
-    n = end - start
-    if n > 8:
-        raise RLPxError("rlp: input string too long for uint64")
-    if n and buf[start] == 0:
-        raise RLPxError("rlp: non-canonical integer (leading zero bytes) for uint64")
-    return int.from_bytes(buf[start:end], "big")
+# The handshake bodies, read and written by p2p.rlpcodec (raw tail items kept byte-exact)
 
 
 def _rlp_decode_fields(data, nfixed: int, typ: str):
@@ -907,64 +867,24 @@ def _rlp_decode_fields(data, nfixed: int, typ: str):
     Returns the first ``nfixed`` fields (strings; the last one decoded as an
     unsigned integer) and the raw encodings of any further elements.
     """
-    is_list, pos, end = _rlp_item(data, 0, len(data))
-    if not is_list:
-        raise HandshakeError("rlp: expected input list for p2p.%s" % typ)
-    fields = []
-    rest = []
-    while pos < end:
-        item_start = pos
-        is_list, start, pos = _rlp_item(data, pos, end)
-        if len(fields) < nfixed:
-            if is_list:
-                raise HandshakeError("rlp: expected input string or byte for field %d of p2p.%s" % (len(fields), typ))
-            if len(fields) == nfixed - 1:
-                fields.append(_rlp_uint(data, start, pos))
-            else:
-                fields.append(bytes(data[start:pos]))
-        else:
-            rest.append(bytes(data[item_start:pos]))
-    if len(fields) < nfixed:
-        raise HandshakeError("rlp: too few elements for p2p.%s" % typ)
-    return fields, rest
-
-
-def _rlp_len_prefix(n: int, short: int) -> bytes:
-    if n < 56:
-        return bytes((short + n,))
-    ln = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes((short + 55 + len(ln),)) + ln
-
-
-def _rlp_bytes(b: bytes) -> bytes:
-    if len(b) == 1 and b[0] < 0x80:
-        return bytes(b)
-    return _rlp_len_prefix(len(b), 0x80) + b
-
-
-def _rlp_uint_enc(v: int) -> bytes:
-    if v == 0:
-        return b"\x80"
-    return _rlp_bytes(v.to_bytes((v.bit_length() + 7) // 8, "big"))
-
-
-def _rlp_list(encoded_items, raw_tail=None) -> bytes:
-    body = b"".join(encoded_items)
-    if raw_tail:
-        body += b"".join(raw_tail)
-    return _rlp_len_prefix(len(body), 0xC0) + body
-
-
-# The RLP encoding of every message code below 128 (one byte each).
-_CODE_ENC = [bytes((c,)) if c else b"\x80" for c in range(128)]
+    try:
+        top = rlpcodec.head(data, 0, len(data))
+        if top[0] != rlpcodec.LIST:
+            raise rlpcodec.DecodeError("rlp: expected input list")
+        items = rlpcodec.split(data, top[2], top[3])
+        if len(items) < nfixed:
+            raise rlpcodec.DecodeError("rlp: too few elements")
+        fields = [bytes(rlpcodec.string(it, data)) for it in items[:nfixed - 1]]
+        fields.append(rlpcodec.uint(items[nfixed - 1], data, 8))
+    except rlpcodec.DecodeError as e:
+        raise HandshakeError("%s for p2p.%s" % (e, typ)) from None
+    return fields, [bytes(rlpcodec.raw(it, data)) for it in items[nfixed:]]
 
 
 def _encode_code(code: int) -> bytes:
-    if 0 <= code < 128:
-        return _CODE_ENC[code]
     if code < 0 or code >= 1 << 64:
         raise RLPxError("message code %d out of uint64 range" % code)
-    return _rlp_uint_enc(code)
+    return encode_uint(code)
 
 
 # ---------------------------------------------------------------------------
@@ -1025,7 +945,7 @@ class RLPXFrameRW(MsgReadWriter):
     def write_msg(self, msg: Msg) -> None:
         """Encrypt ``msg`` into one frame and write it with a single call."""
         code = msg.code
-        ptype = _CODE_ENC[code] if 0 <= code < 128 else _encode_code(code)
+        ptype = _encode_code(code)
         size = msg.size
         if self.snappy:
             if size > MAX_UINT24:
@@ -1091,11 +1011,10 @@ class RLPXFrameRW(MsgReadWriter):
             raise BadMACError("bad frame MAC")
 
         content = self.dec.update(frame)
-        b = content[0] if fsize else 0xFF
-        if b < 0x80:
-            code, n = b, 1
-        else:
-            code, n = _decode_code(content, fsize)
+        try:
+            code, n = rlpcodec.uint_prefix(content, fsize)
+        except rlpcodec.DecodeError as e:
+            raise RLPxError("%s (message code)" % e) from None
 
         if self.snappy:
             payload, size = _snappy_decode(content[n:fsize], code)
@@ -1118,29 +1037,6 @@ def _read_payload(msg: Msg, size: int) -> bytes:
     if len(data) != size:
         raise RLPxError("message payload has %d bytes, size says %d" % (len(data), size))
     return data
-
-
-def _decode_code(content: bytes, fsize: int):
-    """The RLP-encoded message code at the start of a frame: (code, length)."""
-    if fsize == 0:
-        raise RLPxError("rlp: EOF reading message code")
-    b = content[0]
-    if b < 0x80:
-        return b, 1
-    if b == 0x80:
-        return 0, 1
-    if b > 0x88:
-        if b >= 0xC0:
-            raise RLPxError("rlp: expected input string or byte for uint64 (message code)")
-        raise RLPxError("rlp: input string too long for uint64 (message code)")
-    n = b - 0x80
-    if 1 + n > fsize:
-        raise RLPxError("rlp: value size exceeds available input length (message code)")
-    if content[1] == 0:
-        raise RLPxError("rlp: non-canonical integer (leading zero bytes) for uint64 (message code)")
-    if n == 1 and content[1] < 0x80:
-        raise RLPxError("rlp: non-canonical size information for uint64 (message code)")
-    return int.from_bytes(content[1:1 + n], "big"), 1 + n
 
 
 def snappy_decoded_len(data) -> int:

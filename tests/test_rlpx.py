@@ -10,7 +10,7 @@ import time
 import pytest
 import rlp
 
-from p2p import crypto
+from p2p import crypto, rlpcodec
 from p2p import rlpx as rlpx_mod
 from p2p.crypto import ecies
 from p2p.discover.node import Node, NodeID, pubkey_id
@@ -468,8 +468,8 @@ def test_read_handshake_msg_rejects_bad_input():
 
     class ShortSig:
         def encode_rlp(self):
-            return rlpx_mod._rlp_list([rlpx_mod._rlp_bytes(bytes(64)), rlpx_mod._rlp_bytes(bytes(64)),
-                                       rlpx_mod._rlp_bytes(bytes(32)), b"\x04"])
+            return rlpcodec.encode_list([rlpcodec.encode_bytes(bytes(64)), rlpcodec.encode_bytes(bytes(64)),
+                                         rlpcodec.encode_bytes(bytes(32)), b"\x04"])
 
     with pytest.raises(HandshakeError, match="too short"):
         read_handshake_msg(AuthMsgV4(), ENC_AUTH_MSG_LEN, prv, io.BytesIO(seal_eip8(ShortSig(), h)))

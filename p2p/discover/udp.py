@@ -12,9 +12,8 @@ Threads (goroutines in geth):
 * ``discover.udp.readLoop`` reads datagrams from the ``conn`` and dispatches them.
   Closing the conn wakes a blocked read.
 
-Decoding is the hot path: the RLP body is parsed by a small strict decoder into
-plain Python objects, without pyrlp: a ping body becomes typed objects in
-about 60% of the time pyrlp takes to produce just its raw lists.
+Decoding is the hot path: the RLP body is read by :mod:`p2p.rlpcodec` (the one
+fast, strict codec, shared with RLPx) straight into the packet objects.
 """
 
 from __future__ import annotations
@@ -27,13 +26,14 @@ import socket
 import threading
 import time
 
-from p2p import crypto, metrics
+from p2p import crypto, metrics, rlpcodec
 from p2p.discover.database import nodeDBNodeExpiration
 from p2p.discover.node import NodeID, new_node, pubkey_id, _to_ip
 from p2p.discover.table import bucketSize, new_table
 from p2p.log import get_logger
 from p2p.netutil.error import is_temporary_error
 from p2p.netutil.net import check_relay_ip
+from p2p.rlpcodec import encode_bytes, encode_list, encode_uint
 
 log = get_logger("p2p.discover")
 
@@ -182,8 +182,8 @@ class Ping(_Packet):
         self.rest = rest if rest is not None else []
 
     def encode_body(self):
-        return _enc_list((_enc_uint(self.version), _enc_endpoint(self.from_),
-                          _enc_endpoint(self.to), _enc_uint(self.expiration), *self.rest))
+        return encode_list((encode_uint(self.version), _enc_endpoint(self.from_),
+                            _enc_endpoint(self.to), encode_uint(self.expiration), *self.rest))
 
     def handle(self, t, from_, from_id, mac):
         return t._handle_ping(self, from_, from_id, mac)
@@ -206,8 +206,8 @@ class Pong(_Packet):
         self.rest = rest if rest is not None else []
 
     def encode_body(self):
-        return _enc_list((_enc_endpoint(self.to), _enc_bytes(self.reply_tok),
-                          _enc_uint(self.expiration), *self.rest))
+        return encode_list((_enc_endpoint(self.to), encode_bytes(self.reply_tok),
+                            encode_uint(self.expiration), *self.rest))
 
     def handle(self, t, from_, from_id, mac):
         return t._handle_pong(self, from_, from_id, mac)
@@ -227,7 +227,7 @@ class Findnode(_Packet):
         self.rest = rest if rest is not None else []
 
     def encode_body(self):
-        return _enc_list((_enc_bytes(self.target), _enc_uint(self.expiration), *self.rest))
+        return encode_list((encode_bytes(self.target), encode_uint(self.expiration), *self.rest))
 
     def handle(self, t, from_, from_id, mac):
         return t._handle_findnode(self, from_, from_id, mac)
@@ -247,8 +247,8 @@ class Neighbors(_Packet):
         self.rest = rest if rest is not None else []
 
     def encode_body(self):
-        return _enc_list((_enc_list([_enc_rpc_node(n) for n in self.nodes]),
-                          _enc_uint(self.expiration), *self.rest))
+        return encode_list((encode_list([_enc_rpc_node(n) for n in self.nodes]),
+                            encode_uint(self.expiration), *self.rest))
 
     def handle(self, t, from_, from_id, mac):
         return t._handle_neighbors(self, from_, from_id, mac)
@@ -285,40 +285,7 @@ def node_to_rpc(n) -> RpcNode:
 
 
 # ---------------------------------------------------------------------------
-# RLP: a small encoder and a strict decoder for exactly the shapes above.
-
-
-def _enc_len(n: int, offset: int) -> bytes:
-    if n < 56:
-        return bytes((offset + n,))
-    ln = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes((offset + 55 + len(ln),)) + ln
-
-
-def _enc_bytes(b: bytes) -> bytes:
-    n = len(b)
-    if n == 1 and b[0] < 0x80:
-        return bytes(b)
-    if n < 56:
-        return bytes((0x80 + n,)) + b
-    return _enc_len(n, 0x80) + b
-
-
-def _enc_uint(v: int) -> bytes:
-    if v == 0:
-        return b"\x80"
-    if v < 0x80:
-        return bytes((v,))
-    b = v.to_bytes((v.bit_length() + 7) // 8, "big")
-    return bytes((0x80 + len(b),)) + b
-
-
-def _enc_list(items) -> bytes:
-    payload = b"".join(items)
-    n = len(payload)
-    if n < 56:
-        return bytes((0xC0 + n,)) + payload
-    return _enc_len(n, 0xC0) + payload
+# RLP: the packet bodies are read and written by p2p.rlpcodec (the hot path).
 
 
 def _ip_bytes(ip) -> bytes:
@@ -326,102 +293,12 @@ def _ip_bytes(ip) -> bytes:
 
 
 def _enc_endpoint(e: RpcEndpoint) -> bytes:
-    return _enc_list((_enc_bytes(_ip_bytes(e.ip)), _enc_uint(e.udp), _enc_uint(e.tcp)))
+    return encode_list((encode_bytes(_ip_bytes(e.ip)), encode_uint(e.udp), encode_uint(e.tcp)))
 
 
 def _enc_rpc_node(n: RpcNode) -> bytes:
-    return _enc_list((_enc_bytes(_ip_bytes(n.ip)), _enc_uint(n.udp), _enc_uint(n.tcp),
-                      _enc_bytes(n.id)))
-
-
-def _long(buf, pos, end, b0):
-    # Long string (0xb8..0xbf) or long list (0xf8..0xff) header.
-    ll = b0 - (0xB7 if b0 < 0xC0 else 0xF7)
-    s = pos + 1 + ll
-    if s > end:
-        raise DecodeError("rlp: unexpected EOF")
-    if buf[pos + 1] == 0:
-        raise DecodeError("rlp: non-canonical size information")
-    n = int.from_bytes(buf[pos + 1:s], "big")
-    if n < 56:
-        raise DecodeError("rlp: non-canonical size information")
-    return s, s + n
-
-
-def _split(buf, s, e):
-    """The items of the list payload ``buf[s:e]``.
-
-    Each item is ``(kind, item_start, payload_start, payload_end)`` with kind 0
-    for a single byte, 1 for a string, 2 for a list.
-    """
-    out = []
-    append = out.append
-    pos = s
-    while pos < e:
-        b0 = buf[pos]
-        if b0 < 0x80:
-            append((0, pos, pos, pos + 1))
-            pos += 1
-            continue
-        if b0 < 0xB8:
-            ps = pos + 1
-            pe = ps + b0 - 0x80
-            if b0 == 0x81 and pe <= e and buf[ps] < 0x80:
-                raise DecodeError("rlp: non-canonical size information")
-            kind = 1
-        elif 0xC0 <= b0 < 0xF8:
-            ps = pos + 1
-            pe = ps + b0 - 0xC0
-            kind = 2
-        else:
-            ps, pe = _long(buf, pos, e, b0)
-            kind = 1 if b0 < 0xC0 else 2
-        if pe > e:
-            raise DecodeError("rlp: value size exceeds available input length")
-        append((kind, pos, ps, pe))
-        pos = pe
-    return out
-
-
-def _head(buf, pos, end):
-    """The item starting at ``pos``, in the form of :func:`_split`."""
-    b0 = buf[pos]
-    if b0 < 0x80:
-        return (0, pos, pos, pos + 1)
-    if b0 < 0xB8:
-        ps, pe, kind = pos + 1, pos + 1 + b0 - 0x80, 1
-    elif 0xC0 <= b0 < 0xF8:
-        ps, pe, kind = pos + 1, pos + 1 + b0 - 0xC0, 2
-    else:
-        (ps, pe), kind = _long(buf, pos, end, b0), (1 if b0 < 0xC0 else 2)
-    if pe > end:
-        raise DecodeError("rlp: value size exceeds available input length")
-    return (kind, pos, ps, pe)
-
-
-def _string(it, buf):
-    if it[0] == 2:
-        raise DecodeError("rlp: expected input string or byte")
-    return buf[it[2]:it[3]]
-
-
-def _uint(it, buf, maxbytes):
-    kind, _, ps, pe = it
-    if kind == 0:
-        v = buf[ps]
-        if v == 0:
-            raise DecodeError("rlp: non-canonical integer (leading zero bytes)")
-        return v
-    if kind == 2:
-        raise DecodeError("rlp: expected input string or byte")
-    n = pe - ps
-    if n == 0:
-        return 0
-    if n > maxbytes:
-        raise DecodeError("rlp: input string too long for uint%d" % (maxbytes * 8))
-    if buf[ps] == 0:
-        raise DecodeError("rlp: non-canonical integer (leading zero bytes)")
-    return int.from_bytes(buf[ps:pe], "big")
+    return encode_list((encode_bytes(_ip_bytes(n.ip)), encode_uint(n.udp), encode_uint(n.tcp),
+                        encode_bytes(n.id)))
 
 
 def _ip(b):
@@ -434,78 +311,13 @@ def _ip(b):
     return None
 
 
-def _fields(it, buf, n, tail):
-    if it[0] != 2:
-        raise DecodeError("rlp: expected input list")
-    items = _split(buf, it[2], it[3])
-    if len(items) < n:
-        raise DecodeError("rlp: too few elements")
-    if len(items) > n and not tail:
-        raise DecodeError("rlp: input list has too many elements")
-    return items
-
-
 _new = object.__new__
 
 
-def _dec_endpoint_slow(it, buf):
-    f = _fields(it, buf, 3, False)
-    e = _new(RpcEndpoint)
-    e._raw = _string(f[0], buf)
-    e._ip = None
-    e.udp = _uint(f[1], buf, 2)
-    e.tcp = _uint(f[2], buf, 2)
-    return e
-
-
-def _dec_endpoint(it, buf):
-    # Fast path for the usual shape: a 4- or 16-byte IP and canonical ports of up
-    # to two bytes. Anything else (including every malformed input) takes the
-    # general path, which also produces the errors.
-    kind, _, s, e = it
-    if kind != 2 or s >= e:
-        return _dec_endpoint_slow(it, buf)
-    b0 = buf[s]
-    if b0 == 0x84:
-        pos = s + 5
-    elif b0 == 0x90:
-        pos = s + 17
-    else:
-        return _dec_endpoint_slow(it, buf)
-    raw = buf[s + 1:pos]
-    # UDP port, then TCP port (the same code twice, unrolled: this is hot).
-    if pos >= e:
-        return _dec_endpoint_slow(it, buf)
-    c = buf[pos]
-    if 0 < c < 0x80:
-        udp_port = c
-        pos += 1
-    elif c == 0x82 and pos + 3 <= e and buf[pos + 1]:
-        udp_port = (buf[pos + 1] << 8) | buf[pos + 2]
-        pos += 3
-    elif c == 0x80:
-        udp_port = 0
-        pos += 1
-    else:
-        return _dec_endpoint_slow(it, buf)
-    if pos >= e:
-        return _dec_endpoint_slow(it, buf)
-    c = buf[pos]
-    if 0 < c < 0x80:
-        tcp_port = c
-        pos += 1
-    elif c == 0x82 and pos + 3 <= e and buf[pos + 1]:
-        tcp_port = (buf[pos + 1] << 8) | buf[pos + 2]
-        pos += 3
-    elif c == 0x80:
-        tcp_port = 0
-        pos += 1
-    else:
-        return _dec_endpoint_slow(it, buf)
-    if pos != e:
-        return _dec_endpoint_slow(it, buf)
+def _endpoint(raw_ip, udp_port, tcp_port):
+    # An endpoint as rlpcodec.endpoint reads it; the IP is parsed when first used.
     ep = _new(RpcEndpoint)
-    ep._raw = raw
+    ep._raw = raw_ip
     ep._ip = None
     ep.udp = udp_port
     ep.tcp = tcp_port
@@ -513,115 +325,72 @@ def _dec_endpoint(it, buf):
 
 
 def _node_id(it, buf):
-    b = _string(it, buf)
+    b = rlpcodec.string(it, buf)
     if len(b) != 64:
-        raise DecodeError("rlp: input string too %s for [64]uint8" % ("short" if len(b) < 64 else "long"))
+        raise rlpcodec.DecodeError("rlp: input string too %s for [64]uint8" % ("short" if len(b) < 64 else "long"))
     return NodeID(b)
 
 
-def _ping_fast(buf, pos, end):
-    """A ping of the usual shape, decoded in one pass, or None.
-
-    The usual shape: a short list of a one-byte version, two short endpoint lists
-    and a canonical 1..8-byte expiration, with nothing after it. Every item header is
-    checked before the endpoints are decoded, in the order of the general path, so a
-    ping either decodes as the general path would or returns None and takes the
-    general path (which produces the errors).
-    """
-    b0 = buf[pos]
-    if not 0xC0 <= b0 < 0xF8:
-        return None
-    le = pos + 1 + b0 - 0xC0
-    if le > end:
-        return None
-    p = pos + 1
-    if p + 4 > le:
-        return None
-    version = buf[p]
-    if not 0 < version < 0x80:
-        return None
-    p += 1
-    c = buf[p]
-    if not 0xC0 <= c < 0xF8:
-        return None
-    f_from = (2, p, p + 1, p + 1 + c - 0xC0)
-    p = f_from[3]
-    if p >= le:
-        return None
-    c = buf[p]
-    if not 0xC0 <= c < 0xF8:
-        return None
-    f_to = (2, p, p + 1, p + 1 + c - 0xC0)
-    p = f_to[3]
-    if p >= le:
-        return None
-    c = buf[p]
-    if not 0x81 <= c <= 0x88:
-        return None
-    q = p + 1 + c - 0x80
-    if q != le or buf[p + 1] == 0 or (c == 0x81 and buf[p + 1] < 0x80):
-        return None
-    ping = _new(Ping)
-    ping.version = version
-    ping.from_ = _dec_endpoint(f_from, buf)
-    ping.to = _dec_endpoint(f_to, buf)
-    ping.expiration = int.from_bytes(buf[p + 1:q], "big")
-    ping.rest = []
-    return ping
-
-
 def _decode_body(ptype, buf, start):
+    """The packet of type ``ptype`` whose RLP body starts at ``buf[start]``."""
+    try:
+        return _decode_fields(ptype, buf, start)
+    except rlpcodec.DecodeError as e:
+        raise DecodeError(str(e)) from None
+
+
+def _decode_fields(ptype, buf, start):
     end = len(buf)
-    if start >= end:
-        raise DecodeError("rlp: unexpected EOF")
-    if ptype == pingPacket:
-        p = _ping_fast(buf, start, end)
-        if p is not None:
+    if ptype == pingPacket and start < end:
+        f = rlpcodec.ping_fast(buf, start, end)
+        if f is not None:
+            p = _new(Ping)
+            p.version = f[0]
+            p.from_ = _endpoint(*f[1])
+            p.to = _endpoint(*f[2])
+            p.expiration = f[3]
+            p.rest = []
             return p
     # Only the first item counts: bytes after it are ignored (EIP-8).
-    top = _head(buf, start, end)
+    top = rlpcodec.head(buf, start, end)
     if ptype == pingPacket:
-        if top[0] != 2:
-            raise DecodeError("rlp: expected input list")
-        f = _split(buf, top[2], top[3])
-        if len(f) < 4:
-            raise DecodeError("rlp: too few elements")
+        f = rlpcodec.fields(top, buf, 4, True)
         p = _new(Ping)
-        p.version = _uint(f[0], buf, 8)
-        p.from_ = _dec_endpoint(f[1], buf)
-        p.to = _dec_endpoint(f[2], buf)
-        p.expiration = _uint(f[3], buf, 8)
+        p.version = rlpcodec.uint(f[0], buf, 8)
+        p.from_ = _endpoint(*rlpcodec.endpoint(f[1], buf))
+        p.to = _endpoint(*rlpcodec.endpoint(f[2], buf))
+        p.expiration = rlpcodec.uint(f[3], buf, 8)
     elif ptype == pongPacket:
-        f = _fields(top, buf, 3, True)
+        f = rlpcodec.fields(top, buf, 3, True)
         p = _new(Pong)
-        p.to = _dec_endpoint(f[0], buf)
-        p.reply_tok = _string(f[1], buf)
-        p.expiration = _uint(f[2], buf, 8)
+        p.to = _endpoint(*rlpcodec.endpoint(f[0], buf))
+        p.reply_tok = rlpcodec.string(f[1], buf)
+        p.expiration = rlpcodec.uint(f[2], buf, 8)
     elif ptype == findnodePacket:
-        f = _fields(top, buf, 2, True)
+        f = rlpcodec.fields(top, buf, 2, True)
         p = _new(Findnode)
         p.target = _node_id(f[0], buf)
-        p.expiration = _uint(f[1], buf, 8)
+        p.expiration = rlpcodec.uint(f[1], buf, 8)
     else:  # neighborsPacket
-        f = _fields(top, buf, 2, True)
+        f = rlpcodec.fields(top, buf, 2, True)
         lst = f[0]
-        if lst[0] != 2:
-            raise DecodeError("rlp: expected input list")
+        if lst[0] != rlpcodec.LIST:
+            raise rlpcodec.DecodeError("rlp: expected input list")
         nodes = []
-        for nit in _split(buf, lst[2], lst[3]):
-            nf = _fields(nit, buf, 4, False)
+        for nit in rlpcodec.split(buf, lst[2], lst[3]):
+            nf = rlpcodec.fields(nit, buf, 4, False)
             n = _new(RpcNode)
-            n._raw = _string(nf[0], buf)
+            n._raw = rlpcodec.string(nf[0], buf)
             n._ip = None
-            n.udp = _uint(nf[1], buf, 2)
-            n.tcp = _uint(nf[2], buf, 2)
+            n.udp = rlpcodec.uint(nf[1], buf, 2)
+            n.tcp = rlpcodec.uint(nf[2], buf, 2)
             n.id = _node_id(nf[3], buf)
             nodes.append(n)
         p = _new(Neighbors)
         p.nodes = nodes
-        p.expiration = _uint(f[1], buf, 8)
+        p.expiration = rlpcodec.uint(f[1], buf, 8)
     n = p._nfields
-    p.rest = [buf[it[1]:it[3]] for it in f[n:]] if len(f) > n else []
+    p.rest = [rlpcodec.raw(it, buf) for it in f[n:]] if len(f) > n else []
     return p
 
 

@@ -3,20 +3,20 @@
 import random
 import time
 
-from p2p import crypto
+from p2p import crypto, rlpcodec
 from p2p.discover import udp
 
 
 def _decode(buf, start, general):
-    fast = udp._ping_fast
+    fast = rlpcodec.ping_fast
     if general:
-        udp._ping_fast = lambda *a: None
+        rlpcodec.ping_fast = lambda *a: None
     try:
         p = udp._decode_body(udp.pingPacket, buf, start)
     except Exception as e:
         return ("error", type(e).__name__, str(e))
     finally:
-        udp._ping_fast = fast
+        rlpcodec.ping_fast = fast
     return ("ok", p)
 
 
@@ -54,5 +54,5 @@ def test_ping_fast_path_matches_general_decoder():
             got = _decode(buf, udp.headSize + 1, general=False)
             assert got == want, c.hex()
             if want[0] == "ok":
-                taken += udp._ping_fast(buf, udp.headSize + 1, len(buf)) is not None
+                taken += rlpcodec.ping_fast(buf, udp.headSize + 1, len(buf)) is not None
     assert taken > 50  # the usual shapes do take the fast path
