@@ -152,4 +152,40 @@ def bench_ping_pong(report, nclients=4, seconds=None, codec=None):
 
 def run(report):
     codec = bench_codec(report)
+    bench_enr(report)
     bench_ping_pong(report, codec=codec)
+
+
+def bench_enr(report):
+    """ENR (EIP-778) decode+verify of a record like EIP-778's example, beside raw verify.
+
+    Raw verify is libsecp256k1 (coincurve) parsing the 33-byte key and checking a
+    DER signature: the least any record verification must do.
+    """
+    import coincurve
+
+    from p2p import enr
+    from p2p.crypto import _der_signature
+
+    key = crypto.hex_to_ecdsa("b71c71a67e1177ad4e901695e1b4b9ee17ae16c6668d313eac2f96dbcda3f291")
+    r = enr.Record()
+    r.set(enr.IP("127.0.0.1"))
+    r.set(enr.UDP(30303))
+    r.set(enr.TCP(30303))
+    enr.sign_v4(r, key)
+    blob = r.encode_rlp()
+    h = crypto.keccak256(enr.enr._rlp_list(r.append_elements([])))
+    pub33 = crypto.compress_pubkey(key.public_key)
+    der = _der_signature(int.from_bytes(r.signature[:32], "big"), int.from_bytes(r.signature[32:], "big"))
+
+    def decode():
+        enr.Record().decode_rlp(blob)
+
+    with crypto.use_backend("coincurve"):
+        raw_verify, dec = _rates([
+            lambda: coincurve.PublicKey(pub33).verify(der, h, hasher=None),
+            decode,
+        ])
+    report.add("discover", "raw coincurve verify", raw_verify, "ops/s")
+    report.add("discover", "ENR decode+verify", dec, "records/s", limit=raw_verify,
+               limit_name="raw verify")

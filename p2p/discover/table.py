@@ -167,7 +167,7 @@ class Table:
                     j %= len(buckets)
                 else:
                     j = (j + 1) % len(buckets)
-            # geth returns i+1 here, one too many when buf fills up; return the count.
+            # departure: read-random-nodes-count: the count filled, not geth's i+1 (one too many)
             return i
 
     def close(self):
@@ -504,8 +504,7 @@ class Table:
         The caller must not hold self.mutex.
         """
         if n.id == self.self_node.id:
-            # Neighbors replies can list us; geth of this era added itself then (a
-            # bug fixed later in geth by the same check).
+            # departure: table-add-self: neighbors replies can list us; geth 1.8.16 added itself
             return
         with self.mutex:
             b = self.bucket(n.sha)

@@ -72,7 +72,7 @@ errUnknownNode = DiscoverError("unknown node")
 errTimeout = DiscoverError("RPC timeout")
 errClockWarp = DiscoverError("reply deadline too far in the future")
 errClosed = DiscoverError("socket closed")
-errPacketTooBig = DiscoverError("too big")  # not in geth, which truncates instead
+errPacketTooBig = DiscoverError("too big")  # departure: oversize-datagram: rejected whole, not truncated
 
 # Timeouts, in seconds.
 respTimeout = 0.5
@@ -593,7 +593,7 @@ class udp:
         self.closing.set()
         self._mailbox.put(("closing", None))
         self.conn.close()
-        # Unlike geth (a TODO there), wait for both loops to end.
+        # departure: udp-close-waits: close waits for both loops to end (a TODO in geth)
         me = threading.current_thread()
         for th in self._threads:
             if th is not me:
