@@ -17,6 +17,8 @@ setup(
         "rlp>=3",
         "plyvel>=1.5",
         "python-snappy>=0.6",
+        # the simulations' JSON-RPC over WebSocket (p2p/node/rpc.py), thread-based sync API
+        "websockets>=12",
     ],
     extras_require={
         "test": ["pytest>=7", "pytest-timeout>=2", "hypothesis>=6", "matplotlib>=3.5"],

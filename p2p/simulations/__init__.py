@@ -1,0 +1,1 @@
+"""Network simulations (geth's p2p/simulations): nodes run by an adapter, driven and watched."""
