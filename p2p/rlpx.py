@@ -86,6 +86,10 @@ DISC_MSG = discMsg
 BASE_PROTOCOL_MAX_MSG_SIZE = baseProtocolMaxMsgSize
 SNAPPY_PROTOCOL_VERSION = snappyProtocolVersion
 
+# The largest frame that can hold a hello or a disconnect (both have one-byte codes):
+# bigger ones are refused from the header, before the node reads their body.
+maxHelloFrameSize = baseProtocolMaxMsgSize + 1
+
 
 class RLPxError(Exception):
     """An error of the RLPx transport (bad handshake, bad MAC, bad frame, ...)."""
@@ -129,11 +133,14 @@ class _SocketConn:
     socket timeout is shared, so only the writing side sets it).
     """
 
+    # The reusable read buffer starts small and doubles, up to BUF_SIZE, only once
+    # the bytes that need the room have arrived: a fresh connection costs 4 KiB.
+    INITIAL_BUF_SIZE = 1 << 12
     BUF_SIZE = 1 << 17
 
     def __init__(self, sock):
         self.sock = sock
-        self._buf = bytearray(self.BUF_SIZE)
+        self._buf = bytearray(self.INITIAL_BUF_SIZE)
         self._mv = memoryview(self._buf)
         self._r = 0  # start of unread data
         self._w = 0  # end of unread data
@@ -181,33 +188,62 @@ class _SocketConn:
         return self._fill(n)
 
     def _fill(self, n: int):
-        avail = self._w - self._r
         if n > len(self._buf):
-            # A big frame: read straight into its own buffer.
-            out = bytearray(n)
-            omv = memoryview(out)
-            omv[:avail] = self._mv[self._r:self._w]
-            self._r = self._w = 0
-            got = avail
-            while got < n:
-                k = self._recv_into(omv[got:])
-                if k == 0:
-                    raise EOFError("unexpected EOF" if got else "EOF")
-                got += k
-            return omv
+            out = self._read_growing(n)
+            if len(self._buf) < self.BUF_SIZE:  # n bytes came: room for the next one
+                self._resize(min(self.BUF_SIZE, 1 << (n - 1).bit_length()))
+            return out
         if self._r + n > len(self._buf):
             # Move the unread tail to the front to make room.
+            avail = self._w - self._r
             self._mv[:avail] = bytes(self._mv[self._r:self._w])
             self._r, self._w = 0, avail
-        mv = self._mv
         while self._w - self._r < n:
-            k = self._recv_into(mv[self._w:])
+            free = len(self._buf) - self._w
+            k = self._recv_into(self._mv[self._w:])
             if k == 0:
                 raise EOFError("unexpected EOF" if self._w > self._r else "EOF")
             self._w += k
+            if k == free and len(self._buf) < self.BUF_SIZE:
+                self._resize(2 * len(self._buf))  # the buffer filled up: more is waiting
         r = self._r
         self._r = r + n
-        return mv[r:r + n]
+        return self._mv[r:r + n]
+
+    def _resize(self, size: int) -> None:
+        """A fresh buffer of ``size`` bytes holding the unread data at its front.
+
+        Views returned earlier keep the old buffer alive, so they stay valid.
+        """
+        avail = self._w - self._r
+        buf = bytearray(size)
+        buf[:avail] = self._mv[self._r:self._w]
+        self._buf, self._mv = buf, memoryview(buf)
+        self._r, self._w = 0, avail
+
+    def _read_growing(self, n: int):
+        """``n`` bytes, more than the buffer holds, in chunks allocated as they arrive.
+
+        The first chunk is at most 64 KiB and each further one at most what has
+        arrived so far, so a frame size claim costs no more memory than the bytes
+        sent to back it (about twice those bytes while the frame is joined).
+        """
+        # departure: frame-read-grows: a frame is read into memory as its bytes arrive, not allocated at its claimed size first
+        got = self._w - self._r
+        chunks = [bytes(self._mv[self._r:self._w])]
+        self._r = self._w = 0
+        while got < n:
+            chunk = bytearray(min(n - got, max(got, 1 << 16)))
+            cmv = memoryview(chunk)
+            cgot = 0
+            while cgot < len(chunk):
+                k = self._recv_into(cmv[cgot:])
+                if k == 0:
+                    raise EOFError("unexpected EOF")
+                cgot += k
+            chunks.append(chunk)
+            got += cgot
+        return memoryview(b"".join(chunks))
 
     def write(self, data) -> None:
         sock = self.sock
@@ -419,6 +455,8 @@ class RLPx(MsgReadWriter):
 
         t = threading.Thread(target=write, name="p2p.rlpx.doProtoHandshake", daemon=True)
         t.start()
+        # departure: hello-frame-limit: a frame bigger than the largest hello is refused before its bytes are read
+        self.rw.max_frame_size = maxHelloFrameSize
         try:
             their = read_protocol_handshake(self.rw, our)
             if log.is_enabled_for(TRACE):
@@ -432,6 +470,7 @@ class RLPx(MsgReadWriter):
         e = werr.get()
         if e is not None:
             raise RLPxError("write error: %s" % e) from e
+        self.rw.max_frame_size = MAX_UINT24
         # Both sides compress from here on if the remote speaks version 5.
         self.rw.snappy = their.version >= SNAPPY_PROTOCOL_VERSION
         return their
@@ -931,6 +970,8 @@ class RLPXFrameRW(MsgReadWriter):
         self._egress_sum = s.egress_mac.digest()
         self._ingress_sum = s.ingress_mac.digest()
         self.snappy = False
+        # Largest frame read_msg accepts (the transport lowers it until the hello is in).
+        self.max_frame_size = MAX_UINT24
 
     @property
     def conn(self):
@@ -998,6 +1039,8 @@ class RLPXFrameRW(MsgReadWriter):
         h = self.dec.update(hct)
         fsize = (h[0] << 16) | (h[1] << 8) | h[2]
         # (the rest of the header, the protocol type, is ignored like in geth)
+        if fsize > self.max_frame_size:
+            raise RLPxError("rlpx: frame of %d bytes over the limit of %d" % (fsize, self.max_frame_size))
 
         rsize = (fsize + 15) & ~15  # padded to 16 bytes
         body = read_exact(rsize + 16)  # frame and frame MAC together

@@ -977,6 +977,52 @@ def test_frame_rw_over_socket_many_sizes():
         fd1.close()
 
 
+def _write_size_claim(rw, size, body):
+    """A frame header with a valid MAC claiming ``size`` bytes, followed by only ``body``."""
+    head = rw.enc.update(size.to_bytes(3, "big") + rlpx_mod.zeroHeader + bytes(10))
+    mac = rlpx_mod.update_mac(rw.egress_mac, rw.mac_cipher, head)
+    rw.conn.write(head + mac + body)
+
+
+def test_frame_size_claim_allocates_as_bytes_arrive():
+    """A header claiming 16 MiB backed by 1,000 bytes costs the socket reader well under 1 MiB."""
+    import tracemalloc
+
+    fd0, fd1 = socket.socketpair()
+    try:
+        rw1, rw2 = _frame_rw_pair(fd0, fd1)
+        _write_size_claim(rw1, rlpx_mod.MAX_UINT24, os.urandom(1000))
+        fd0.shutdown(socket.SHUT_WR)
+        tracemalloc.start()
+        try:
+            with pytest.raises(EOFError):
+                rw2.read_msg()
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < 1 << 20, peak
+    finally:
+        fd0.close()
+        fd1.close()
+
+
+def test_frame_over_hello_limit_refused_before_the_hello():
+    """Until the hello is in, a frame claiming more than a hello can hold is refused from its
+    header (no body bytes are needed); a hello-sized frame is still read."""
+    fd0, fd1 = socket.socketpair()
+    try:
+        rw1, rw2 = _frame_rw_pair(fd0, fd1)
+        rw2.max_frame_size = rlpx_mod.maxHelloFrameSize
+        rw1.write_msg(Msg.from_bytes(0, bytes(baseProtocolMaxMsgSize)))
+        assert rw2.read_msg().size == baseProtocolMaxMsgSize
+        _write_size_claim(rw1, rlpx_mod.maxHelloFrameSize + 1, b"")
+        with pytest.raises(rlpx_mod.RLPxError, match="over the limit"):
+            rw2.read_msg()
+    finally:
+        fd0.close()
+        fd1.close()
+
+
 def test_trace_logs_every_handshake_step(caplog):
     """At trace level both sides log each handshake step with the peer's address."""
     import socket as _socket
