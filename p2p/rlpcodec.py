@@ -14,7 +14,9 @@ unsigned integer must have no leading zero byte (``big_endian_int``).
 :func:`decode` reads any RLP this way and must agree with ``rlp.decode(data,
 strict=True)`` on every input (``tests/fuzz/test_fuzz_rlpcodec.py`` checks it).
 The typed readers below take the first item of a buffer and, like geth's
-packet decoders, ignore what follows it (EIP-8 forward compatibility).
+packet decoders, ignore what follows it (EIP-8 forward compatibility); list
+elements a caller keeps raw (a packet's ``rest``) get their headers checked but
+not their insides, like geth's ``rlp.RawValue``.
 
 Decoded items are tuples ``(kind, item_start, payload_start, payload_end)``
 over the input buffer, with kind :data:`BYTE` (a single byte below 0x80),
