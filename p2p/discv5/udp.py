@@ -29,7 +29,7 @@ import threading
 import time
 import traceback
 
-from p2p import crypto, metrics
+from p2p import crypto, metrics, rlpcodec
 from p2p.discv5.metrics import egressTrafficMeter, ingressTrafficMeter
 from p2p.discv5.node import NodeID, _to_ip, new_node, recover_node_id
 from p2p.discv5.nodeevent_string import (
@@ -326,34 +326,11 @@ class RpcEndpoint(_Packet):
         return self.udp == e2.udp and self.tcp == e2.tcp and self.ip == e2.ip
 
 
-# RLP encoding of the shapes above (Python-only: geth's rlp package does it by reflection).
-
-
-def _enc_len(n: int, offset: int) -> bytes:
-    if n < 56:
-        return bytes((offset + n,))
-    ln = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes((offset + 55 + len(ln),)) + ln
-
-
-def _enc_bytes(b) -> bytes:
-    b = bytes(b)
-    if len(b) == 1 and b[0] < 0x80:
-        return b
-    return _enc_len(len(b), 0x80) + b
-
-
-def _enc_uint(v: int) -> bytes:
-    if v < 0:
-        raise ValueError("rlp: cannot encode negative integer %d" % v)
-    if v == 0:
-        return b"\x80"
-    return _enc_bytes(v.to_bytes((v.bit_length() + 7) // 8, "big"))
-
-
-def _enc_list(items) -> bytes:
-    payload = b"".join(items)
-    return _enc_len(len(payload), 0xC0) + payload
+# RLP encoding of the shapes above: p2p.rlpcodec's encoders (geth's rlp package does it
+# by reflection).
+_enc_bytes = rlpcodec.encode_bytes
+_enc_uint = rlpcodec.encode_uint
+_enc_list = rlpcodec.encode_list
 
 
 def _topic_bytes(t) -> bytes:
@@ -640,54 +617,28 @@ def decode_packet(buffer, pkt: IngressPacket) -> None:
     cls = _packet_types.get(ptype)
     if cls is None:
         raise DecodeError("unknown packet type: %d" % ptype)
-    pkt.data = cls.decode_body(buf, _head(buf, headSize + 1, len(buf), top=True))
+    try:
+        pkt.data = cls.decode_body(buf, _head(buf, headSize + 1, len(buf)))
+    except rlpcodec.DecodeError as err:
+        raise DecodeError(str(err)) from None
 
 
-# RLP decoding (Python-only: geth's rlp.Stream). An item is (kind, start, payload start,
-# payload end) over the packet; lists are split only when their fields are read, so
-# no input builds more than one small tuple per byte it holds.
+# RLP decoding (Python-only: geth's rlp.Stream does it by reflection). p2p.rlpcodec reads
+# the items, (kind, start, payload start, payload end) over the packet; lists are split
+# only when their fields are read, so no input builds more than one small tuple per
+# byte it holds. The readers below add geth's typed checks and its type names.
 
-_BYTE, _STRING, _LIST = 0, 1, 2
+_BYTE, _LIST = rlpcodec.BYTE, rlpcodec.LIST
 
 
-def _head(buf, pos, end, top=False):
+def _head(buf, pos, end):
     if pos >= end:
-        raise DecodeError("EOF" if top else "rlp: too few elements")
-    b0 = buf[pos]
-    if b0 < 0x80:
-        return (_BYTE, pos, pos, pos + 1)
-    if b0 < 0xB8 or 0xC0 <= b0 < 0xF8:
-        kind = _STRING if b0 < 0xC0 else _LIST
-        size = b0 - (0x80 if b0 < 0xC0 else 0xC0)
-        ps = pos + 1
-        if kind == _STRING and size == 1 and ps < end and buf[ps] < 0x80:
-            raise DecodeError("rlp: non-canonical size information")
-    else:
-        kind = _STRING if b0 < 0xC0 else _LIST
-        ll = b0 - (0xB7 if b0 < 0xC0 else 0xF7)
-        ps = pos + 1 + ll
-        if ps > end:
-            raise DecodeError("rlp: value size exceeds available input length")
-        if buf[pos + 1] == 0:
-            raise DecodeError("rlp: non-canonical size information")
-        size = int.from_bytes(buf[pos + 1:ps], "big")
-        if size < 56:
-            raise DecodeError("rlp: non-canonical size information")
-    pe = ps + size
-    if pe > end:
-        raise DecodeError("rlp: value size exceeds available input length" if top
-                          else "rlp: element is larger than containing list")
-    return (kind, pos, ps, pe)
+        raise DecodeError("EOF")  # what geth's stream says for an empty body
+    return rlpcodec.head(buf, pos, end)
 
 
 def _split(buf, it):
-    items = []
-    pos, end = it[2], it[3]
-    while pos < end:
-        sub = _head(buf, pos, end)
-        items.append(sub)
-        pos = sub[3]
-    return items
+    return rlpcodec.split(buf, it[2], it[3])
 
 
 class _Fields(list):
