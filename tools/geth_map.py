@@ -55,6 +55,7 @@ _SPECIAL = {
     "crypto/signature_cgo.go": ["p2p/crypto/__init__.py"],
     "crypto/crypto_test.go": ["tests/crypto/test_crypto.py"],
     "crypto/signature_test.go": ["tests/crypto/test_signature.py"],
+    "p2p/simulations/examples/ping-pong.go": ["p2p/simulations/examples/ping_pong.py"],
 }
 
 _METHOD_ALIASES = {

@@ -16,7 +16,7 @@ from p2p.node import rpc
 from p2p.peer import PeerEvent, PeerEventType
 from p2p.server import NodeInfo
 
-log = get_logger("node")
+log = get_logger("p2p.node")
 
 
 class PrivateAdminAPI:

@@ -16,6 +16,7 @@ import dataclasses
 import threading
 from typing import Any, Callable, List, Optional
 
+from p2p import crypto
 from p2p import server as p2p_server
 from p2p.log import get_logger
 from p2p.node import api as node_api
@@ -84,7 +85,7 @@ class Config:
     # Where the WebSocket RPC endpoint listens; ws_port None means no WebSocket endpoint.
     ws_host: str = "127.0.0.1"
     ws_port: Optional[int] = None
-    # A p2p.log.Logger; None means get_logger("node").
+    # A p2p.log.Logger; None means get_logger("p2p.node").
     logger: Any = None
 
 
@@ -93,7 +94,7 @@ class Node:
 
     def __init__(self, config: Optional[Config] = None):
         self.config = config or Config()
-        self.log = self.config.logger or get_logger("node")
+        self.log = self.config.logger or get_logger("p2p.node")
         self.lock = threading.Lock()  # guards the fields below; held only briefly
         self._startstop = threading.Lock()  # one start or stop at a time
         self.service_funcs: List[Callable] = []
@@ -124,6 +125,9 @@ class Node:
                     raise NodeError("duplicate service: %s" % type(svc).__name__)
                 services[type(svc)] = svc
             cfg = dataclasses.replace(self.config.p2p, protocols=list(self.config.p2p.protocols))
+            if cfg.private_key is None:
+                # geth's Config.NodeKey without a data directory: an ephemeral key
+                self.config.p2p.private_key = cfg.private_key = crypto.generate_key()
             for svc in services.values():
                 cfg.protocols.extend(svc.protocols())
             running = p2p_server.Server(cfg)

@@ -30,7 +30,7 @@ from typing import Any, Callable, Dict, Optional
 from p2p.event import ErrQueue
 from p2p.log import get_logger
 
-log = get_logger("rpc")
+log = get_logger("p2p.rpc")
 
 # JSON-RPC 2.0 error codes (geth's rpc/errors.go).
 parseErrorCode = -32700
@@ -345,7 +345,7 @@ class Server:
         with self._lock:
             fn = self._services.get(namespace, {}).get(name)
         if fn is None or not getattr(fn, "rpc_subscription", False):
-            raise RPCError(methodNotFoundCode, "no %q subscription in %s namespace" % (name, namespace))
+            raise RPCError(methodNotFoundCode, 'no "%s" subscription in %s namespace' % (name, namespace))
         _check_args(fn, [notifier] + params[1:])
         sub = fn(notifier, *params[1:])
         return sub.id
@@ -636,7 +636,9 @@ def dial_websocket(url: str, origin: str = "", timeout: float = 10.0) -> Client:
     kw = {"open_timeout": timeout, "max_size": maxRequestContentLength * 8}
     if origin:
         kw["origin"] = origin
-    ws = connect(url, **kw)
+    # Entering the context gives the open connection on every websockets version
+    # (17.x warns about a connection used without it); close() leaves it.
+    ws = connect(url, **kw).__enter__()
     return Client(WebsocketCodec(ws))
 
 

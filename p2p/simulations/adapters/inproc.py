@@ -49,7 +49,7 @@ class SimAdapter(NodeAdapter, RPCDialer):
             for service in config.services:
                 if service not in self.services:
                     raise ValueError("unknown node service %r" % service)
-            logger = get_logger("node").new(**{"node.id": id.terminal_string()})
+            logger = get_logger("p2p.node").new(**{"node.id": id.terminal_string()})
             n = p2p_node.Node(p2p_node.Config(
                 p2p=p2p_server.Config(
                     private_key=config.private_key,

@@ -1,0 +1,1 @@
+"""Example services for simulations (geth's p2p/simulations/examples)."""
