@@ -1,11 +1,12 @@
 # make test  -- create .venv if needed, install the project with its test extras, run the tests
+# make lint  -- ruff and mypy (also run by make test)
 # make bench -- print this machine's figures (see bench/)
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: test bench install clean demo
+.PHONY: test lint bench install clean demo
 
 $(STAMP): setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,8 +24,14 @@ $(INTEROP): tests/interop/package.json tests/interop/package-lock.json
 	  cd tests/interop && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed-stamp; \
 	else echo "npm not found: the interop tests will be skipped"; fi
 
-test: $(STAMP) $(INTEROP)
+test: $(STAMP) $(INTEROP) lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# make lint -- ruff (rules in ruff.toml) and mypy on p2p/ (settings in mypy.ini); part of make test
+LINT_PATHS := p2p tests tools bench soak setup.py
+lint: $(STAMP)
+	$(PY) -m ruff check $(LINT_PATHS)
+	$(PY) -m mypy
 
 DEMO_STAMP := $(VENV)/.demo-stamp
 $(DEMO_STAMP): $(STAMP)

@@ -21,7 +21,9 @@ setup(
         "websockets>=12",
     ],
     extras_require={
-        "test": ["pytest>=7", "pytest-timeout>=2", "hypothesis>=6", "matplotlib>=3.5"],
+        "test": ["pytest>=7", "pytest-timeout>=2", "hypothesis>=6", "matplotlib>=3.5",
+                 # make lint (run by make test) and make deadcode
+                 "ruff>=0.5", "mypy>=1.8", "vulture>=2.10"],
         "demo": ["matplotlib>=3.5"],
     },
     entry_points={

@@ -74,7 +74,8 @@ class ConnFlag(enum.IntFlag):
             parts.append("inbound")
         return "-".join(parts)
 
-    __format__ = object.__format__
+    def __format__(self, spec):
+        return format(str(self), spec)
 
 
 DYN_DIALED_CONN = ConnFlag.DYN_DIALED_CONN
@@ -390,7 +391,6 @@ class PastDial:
     def __eq__(self, other):
         return isinstance(other, PastDial) and self.id == other.id and self.exp == other.exp
 
-    __hash__ = None
 
     def __repr__(self):
         return "PastDial(id=%s, exp=%r)" % (bytes(self.id)[:8].hex(), self.exp)
@@ -488,7 +488,6 @@ class DialTask(Task):
                 and self.last_resolved == other.last_resolved
                 and self.resolve_delay == other.resolve_delay)
 
-    __hash__ = None
 
 
 class DialError(Exception):
@@ -535,7 +534,6 @@ class DiscoverTask(Task):
             return NotImplemented
         return self.results == other.results
 
-    __hash__ = None
 
 
 class WaitExpireTask(Task):
@@ -560,4 +558,3 @@ class WaitExpireTask(Task):
             return NotImplemented
         return self.duration == other.duration
 
-    __hash__ = None

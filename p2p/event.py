@@ -143,9 +143,8 @@ class Feed:
         return self._etype is typ
 
     def _remove(self, sub: "_FeedSub") -> None:
-        # Mark the subscription dead first, under the queue's own lock where it
-        # has one, so that no value reaches the queue once this returns and a
-        # send blocked on this queue wakes up and moves on.
+        # Mark the subscription dead first, so that no value reaches its queue
+        # once this returns and a send blocked on that queue gives up.
         sub.mark_removed()
         with self._mu:
             for i, s in enumerate(self._inbox):
@@ -180,8 +179,14 @@ class Feed:
             return nsent
 
 
+# How long a send blocked on a full queue waits before it checks again whether
+# the subscription was removed: Queue.put cannot also wait for the removal, so
+# this bounds how long an unsubscribe waits for a send blocked on its queue.
+_blockedSendPoll = 0.02
+
+
 class _FeedSub(Subscription):
-    __slots__ = ("feed", "channel", "_err", "_once", "_removed", "_cond", "_plain_lock")
+    __slots__ = ("feed", "channel", "_err", "_once", "_removed", "_lock", "_bounded")
 
     def __init__(self, feed: Feed, channel):
         self.feed = feed
@@ -189,50 +194,37 @@ class _FeedSub(Subscription):
         self._err = ErrQueue()
         self._once = threading.Lock()
         self._removed = False
-        # A queue.Queue (or subclass) lets us wait for room and check removal
-        # under its own lock; anything else only has put() and must not block.
-        cond = getattr(channel, "not_full", None)
-        if isinstance(channel, queue.Queue) and cond is not None:
-            self._cond = cond
-            self._plain_lock = None
-        else:
-            self._cond = None
-            self._plain_lock = threading.Lock()
+        # Held while a value is handed to the channel, so that once mark_removed
+        # returns no value reaches the channel.
+        self._lock = threading.Lock()
+        # Only a bounded queue.Queue can be full; anything else just has put().
+        self._bounded = isinstance(channel, queue.Queue) and channel.maxsize > 0
 
     def mark_removed(self) -> None:
-        if self._cond is not None:
-            with self._cond:
-                self._removed = True
-                self._cond.notify_all()  # wake a send blocked on this queue
-        else:
-            with self._plain_lock:
-                self._removed = True
+        with self._lock:
+            self._removed = True
 
     def deliver(self, value, block: bool) -> int:
-        if self._cond is None:
-            with self._plain_lock:
+        if not self._bounded:
+            with self._lock:
                 if self._removed:
                     return _REMOVED
                 self.channel.put(value)
                 return _SENT
-        q = self.channel
-        cond = self._cond
-        # This is queue.Queue.put, done by hand so that the wait also ends when
-        # the subscription is removed.
-        with cond:
-            if self._removed:
-                return _REMOVED
-            if q.maxsize > 0:
-                while q._qsize() >= q.maxsize:
+        put = self.channel.put
+        while True:
+            with self._lock:
+                if self._removed:
+                    return _REMOVED
+                try:
+                    if block:
+                        put(value, True, _blockedSendPoll)
+                    else:
+                        put(value, False)
+                    return _SENT
+                except queue.Full:
                     if not block:
                         return _BLOCKED
-                    cond.wait()
-                    if self._removed:
-                        return _REMOVED
-            q._put(value)
-            q.unfinished_tasks += 1
-            q.not_empty.notify()
-            return _SENT
 
     def unsubscribe(self) -> None:
         with self._once:
@@ -269,7 +261,7 @@ class _FuncSub(Subscription):
         self._err = ErrQueue()
         self._mu = threading.Lock()
         self._unsubscribed = False
-        self._thread = None
+        self._thread: threading.Thread | None = None
 
     def _run(self, producer):
         try:
@@ -293,7 +285,7 @@ class _FuncSub(Subscription):
             self._unsubscribed = True
             self._unsub.set()
         # Wait for the producer to end (unless it is the producer unsubscribing).
-        if self._thread is not threading.current_thread():
+        if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
 
     def err(self) -> ErrQueue:
@@ -325,7 +317,7 @@ class _ResubscribeSub(Subscription):
         self._mu = threading.Lock()
         self._unsubscribed = False
         self._current = None  # the subscription being watched, if any
-        self._thread = None
+        self._thread: threading.Thread | None = None
         self._attempt = 0
         self._now = now
         self.last_try = 0.0
@@ -341,7 +333,7 @@ class _ResubscribeSub(Subscription):
         self._mailbox.put(("unsub", None))
         if current is not None:
             current.unsubscribe()  # ends wait_for_error
-        if self._thread is not threading.current_thread():
+        if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
 
     def err(self) -> ErrQueue:

@@ -117,6 +117,11 @@ def get_logger(name: str, **ctx) -> Logger:
     return Logger(logging.getLogger(name), ctx)
 
 
+class _Handler(logging.StreamHandler):
+    # The handler set_verbosity installs (a class of its own, so a second call replaces it).
+    pass
+
+
 def set_verbosity(verbosity: int, stream=None) -> None:
     """Send p2p logs to ``stream`` (stderr) at geth's verbosity ``0..5``."""
     if verbosity not in VERBOSITY_LEVELS:
@@ -124,10 +129,9 @@ def set_verbosity(verbosity: int, stream=None) -> None:
     root = logging.getLogger("p2p")
     root.setLevel(VERBOSITY_LEVELS[verbosity])
     for h in list(root.handlers):
-        if getattr(h, "_gethp2p", False):
+        if isinstance(h, _Handler):
             root.removeHandler(h)
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler._gethp2p = True
+    handler = _Handler(stream or sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)-5.5s [%(asctime)s.%(msecs)03d] %(message)s",
                                            "%m-%d|%H:%M:%S"))
     root.addHandler(handler)

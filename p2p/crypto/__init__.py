@@ -414,7 +414,7 @@ def _to_ecdsa(d: bytes, strict: bool) -> PrivateKey:
     return PrivateKey(secret, PublicKey(_backend.public_from_secret(secret)))
 
 
-def from_ecdsa(priv) -> bytes:
+def from_ecdsa(priv) -> bytes | None:
     """The 32-byte secret of a private key (None for None)."""
     if priv is None:
         return None
@@ -432,7 +432,7 @@ def unmarshal_pubkey(pub: bytes) -> PublicKey:
     return PublicKey(pub[1:])
 
 
-def from_ecdsa_pub(pub) -> bytes:
+def from_ecdsa_pub(pub) -> bytes | None:
     """The 65-byte uncompressed encoding of a public key (None for None)."""
     if pub is None:
         return None

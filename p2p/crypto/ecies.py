@@ -182,6 +182,8 @@ class PublicKey(crypto.PublicKey):
 class PrivateKey(crypto.PrivateKey):
     """An ECIES private key; ``public_key`` is an ecies :class:`PublicKey`."""
 
+    public_key: PublicKey
+
     __slots__ = ()
 
     curve = DEFAULT_CURVE
@@ -277,7 +279,7 @@ def inc_counter(ctr: bytearray) -> None:
 _BIG_2_TO_32_M1 = (1 << 32) - 1
 
 
-def concat_kdf(hash, z: bytes, s1: bytes, kd_len: int) -> bytes:
+def concat_kdf(hash, z: bytes, s1: bytes | None, kd_len: int) -> bytes:
     """NIST SP 800-56 concatenation KDF (section 5.8.1); ``hash`` is a hashlib constructor.
 
     geth sizes its loop with the hash's block size, which yields at least as many
@@ -303,7 +305,7 @@ def concat_kdf(hash, z: bytes, s1: bytes, kd_len: int) -> bytes:
     return bytes(k[:kd_len])
 
 
-def message_tag(hash, km: bytes, msg: bytes, shared: bytes) -> bytes:
+def message_tag(hash, km: bytes, msg: bytes | memoryview, shared: bytes | None) -> bytes:
     """HMAC of ``msg || shared`` under ``km`` (SEC 1, 3.5)."""
     mac = hmac.new(km, msg, hash)
     if shared:
@@ -334,7 +336,7 @@ def sym_decrypt(params: ECIESParams, key: bytes, ct) -> bytes:
     return dec.update(mv[bs:])
 
 
-def _derive_keys(params: ECIESParams, z: bytes, s1: bytes):
+def _derive_keys(params: ECIESParams, z: bytes, s1: bytes | None):
     key_len = params.key_len
     k = concat_kdf(params.hash, z, s1, key_len + key_len)
     return k[:key_len], params.hash(k[key_len:]).digest()
