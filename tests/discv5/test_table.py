@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 
 from p2p import crypto
 from p2p.discv5 import table as tabmod
-from p2p.discv5.node import Node, NodeID, distcmp, hash_at_distance, logdist
+from p2p.discv5.node import Node, NodeID, distcmp, hash_at_distance
 from p2p.discv5.table import Bucket, NodesByDistance, bucketSize, nBuckets, new_table
 from p2p.discv5.udp import errTimeout
 
