@@ -29,3 +29,36 @@ def test_architecture_links_name_real_functions():
     for doc in geth_map.LINKED_DOCS:
         broken = [(link, why) for link, why in geth_map.check_links(doc) if not why.startswith("stale")]
         assert not broken, "broken code links in %s: %s" % (doc, broken)
+
+
+def test_longest_ordered_subsequence():
+    assert geth_map._longest_ordered([]) == set()
+    assert geth_map._longest_ordered([1, 2, 3]) == {0, 1, 2}
+    # 10 is out of place: the longest run in order is the other four (ties count as in order)
+    assert geth_map._longest_ordered([1, 10, 2, 2, 3]) == {0, 2, 3, 4}
+    assert len(geth_map._longest_ordered([5, 4, 3, 2, 1])) == 1
+
+
+def _fake_result():
+    # Go order a, b, c, d; in Python b comes after d.
+    py = "p2p/fake.py"
+    lines = {"a": 10, "b": 50, "c": 20, "d": 30}
+    return [("p2p/fake.go", i + 1, q, (py, q, lines[q]), None) for i, q in enumerate("abcd")]
+
+
+def test_go_order_finds_and_excuses_rows_out_of_order():
+    (m,) = geth_map.go_order(_fake_result(), reasons=[])
+    assert (m.twins, m.in_order, [r[1] for r in m.out_of_order]) == (4, 3, ["b"])
+    assert m.share == 0.75
+    (m,) = geth_map.go_order(_fake_result(), reasons=[("p2p/fake.go", "b", "kept with its caller")])
+    assert (m.in_order, m.out_of_order, m.excused, m.share) == (3, [], [("b", "kept with its caller")], 1.0)
+
+
+def test_every_module_follows_go_order_or_lists_a_reason():
+    bad = [
+        "%s:%d %s (python %s:%d)" % (m.go_file, go_line, qual, py, py_line)
+        for m in geth_map.go_order(geth_map.build())
+        for go_line, qual, py, py_line in m.out_of_order
+    ]
+    assert not bad, ("twins out of Go's order (reorder them, or give the reason in "
+                     "tools/geth_order_reasons.tsv):\n" + "\n".join(bad))

@@ -12,12 +12,22 @@ Twins are found by name: Go ``MixedCase`` becomes ``snake_case``
 ``test_table_ping_replace``); ``String``/``Error`` methods become ``__str__``.
 Receiver types match classes ignoring case and underscores (``dialstate`` ->
 ``DialState``).
+
+Go's order: per Go file (one Python module each), the twins are taken in Go's
+line order and their Python positions compared: the twins of the longest
+subsequence that is also in Python's line order are "in Go's order", the others
+are not. Rows out of order on purpose are listed, with the reason, in
+``tools/geth_order_reasons.tsv`` or ``tools/geth_order_reasons.d/<package>.tsv``
+(same columns as the map's reasons); they are left out of the comparison.
+``--order`` prints the share per module and the unexcused rows out of order
+(exit 1 if there are any); the test suite requires none.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import bisect
 import fnmatch
 import os
 import re
@@ -39,6 +49,8 @@ def _list_files(main: str, directory: str) -> list:
     if os.path.isdir(directory):
         files += [os.path.join(directory, f) for f in sorted(os.listdir(directory)) if f.endswith(".tsv")]
     return files
+ORDER_REASONS = os.path.join(ROOT, "tools", "geth_order_reasons.tsv")
+ORDER_REASONS_DIR = os.path.join(ROOT, "tools", "geth_order_reasons.d")
 OUT = os.path.join(ROOT, "docs", "GETH_MAP.md")
 
 # Go file -> the Python files searched for its twins, in order.
@@ -170,9 +182,9 @@ def load_names():
     return rows
 
 
-def load_reasons():
+def load_reasons(main=REASONS, directory=REASONS_DIR):
     reasons = []
-    for path in _list_files(REASONS, REASONS_DIR):
+    for path in _list_files(main, directory):
         for line in open(path, encoding="utf-8"):
             if line.startswith("#") or not line.strip():
                 continue
@@ -206,6 +218,86 @@ def build():
     return result
 
 
+def _longest_ordered(keys: list) -> set:
+    """Indexes of one longest non-decreasing subsequence of ``keys`` (patience sorting)."""
+    tails: list = []  # tails[k]: index of the smallest last key of a run of length k+1
+    prev = [-1] * len(keys)
+    tail_keys: list = []
+    for i, k in enumerate(keys):
+        j = bisect.bisect_right(tail_keys, k)
+        if j:
+            prev[i] = tails[j - 1]
+        if j == len(tails):
+            tails.append(i)
+            tail_keys.append(k)
+        else:
+            tails[j] = i
+            tail_keys[j] = k
+    keep = set()
+    i = tails[-1] if tails else -1
+    while i >= 0:
+        keep.add(i)
+        i = prev[i]
+    return keep
+
+
+class ModuleOrder:
+    """How the twins of one Go file follow Go's order in their Python module."""
+
+    def __init__(self, go_file: str, twins: int, excused: list, in_order: int, out_of_order: list):
+        self.go_file = go_file
+        self.py_files = python_files(go_file)
+        self.twins = twins              # Go names with a Python twin
+        self.excused = excused          # [(qual, reason)]: out of order on purpose
+        self.in_order = in_order        # twins (not excused) in Go's order
+        self.out_of_order = out_of_order  # [(go_line, qual, py_file, py_line)], not excused
+
+    @property
+    def compared(self) -> int:
+        return self.twins - len(self.excused)
+
+    @property
+    def share(self) -> float:
+        """The share of the compared twins in Go's order (1.0 when there are none)."""
+        return self.in_order / self.compared if self.compared else 1.0
+
+
+def go_order(result, reasons=None) -> list:
+    """A :class:`ModuleOrder` per Go file with twins, in the order of the name lists."""
+    if reasons is None:
+        reasons = load_reasons(ORDER_REASONS, ORDER_REASONS_DIR)
+    by_file: dict = {}
+    for row in result:
+        if row[3]:
+            by_file.setdefault(row[0], []).append(row)
+    out = []
+    for go_file, rows in by_file.items():
+        rows.sort(key=lambda r: r[1])
+        pys = python_files(go_file)
+        excused, compared = [], []
+        for go_file_, go_line, qual, (py, _, py_line), _ in rows:
+            why = reason_for(reasons, go_file_, qual)
+            if why:
+                excused.append((qual, why))
+            else:
+                compared.append((go_line, qual, py, py_line))
+        keys = [(pys.index(py) if py in pys else len(pys), line) for _, _, py, line in compared]
+        keep = _longest_ordered(keys)
+        out.append(ModuleOrder(go_file, len(rows), excused, len(keep),
+                               [c for i, c in enumerate(compared) if i not in keep]))
+    return out
+
+
+def stale_order_reasons(result, reasons=None) -> list:
+    """Order reasons that excuse no twin now out of Go's order: ``(go_file, qual, reason)``."""
+    if reasons is None:
+        reasons = load_reasons(ORDER_REASONS, ORDER_REASONS_DIR)
+    bare = go_order(result, reasons=[])
+    out_rows = {(m.go_file, q) for m in bare for _, q, _, _ in m.out_of_order}
+    return [(f, q, r) for f, q, r in reasons
+            if not any(fnmatch.fnmatchcase(gf, f) and fnmatch.fnmatchcase(qq, q) for gf, qq in out_rows)]
+
+
 def write_markdown(result, path=OUT):
     lines = [
         "# geth ↔ gethp2p map",
@@ -222,6 +314,26 @@ def write_markdown(result, path=OUT):
     lines.append("%d Go functions and methods: %d with a Python twin, %d with a reason, %d missing." % (
         total, twins, sum(1 for r in result if r[4]), sum(1 for r in result if not r[3] and not r[4])))
     lines.append("")
+    order = go_order(result)
+    lines += [
+        "## Go's order",
+        "",
+        "Per module, the share of its twins that follow Go's line order (the longest run of",
+        "twins in both orders, over the twins not excused in `tools/geth_order_reasons*`).",
+        "",
+        "The raw share counts every twin, excused or not.",
+        "",
+        "| Go file | Python | twins | excused | in Go's order | share | raw share |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    raw = {m.go_file: m for m in go_order(result, reasons=[])}
+    for m in order:
+        lines.append("| %s | %s | %d | %d | %d | %.0f%% | %.0f%% |" % (
+            m.go_file, ", ".join(m.py_files), m.twins, len(m.excused), m.in_order, 100 * m.share,
+            100 * raw[m.go_file].share))
+    lines.append("")
+    unordered = {(m.go_file, q) for m in order for _, q, _, _ in m.out_of_order}
+    excused = {(m.go_file, q): r for m in order for q, r in m.excused}
     for go_file, rows in by_file.items():
         lines.append("## %s" % go_file)
         lines.append("")
@@ -230,7 +342,13 @@ def write_markdown(result, path=OUT):
         for _, go_line, qual, found, reason in rows:
             if found:
                 py, pyname, pyline = found
-                lines.append("| `%s` | %d | `%s` | [%s:%d](../%s#L%d) |" % (qual, go_line, pyname, py, pyline, py, pyline))
+                note = ""
+                if (go_file, qual) in unordered:
+                    note = " (out of Go's order)"
+                elif (go_file, qual) in excused:
+                    note = " (out of Go's order: %s)" % excused[(go_file, qual)]
+                lines.append("| `%s` | %d | `%s` | [%s:%d](../%s#L%d)%s |" % (
+                    qual, go_line, pyname, py, pyline, py, pyline, note))
             elif reason:
                 lines.append("| `%s` | %d | — | %s |" % (qual, go_line, reason))
             else:
@@ -299,8 +417,24 @@ def refresh_links(doc: str) -> int:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--check", action="store_true", help="list Go names with neither twin nor reason")
+    ap.add_argument("--order", action="store_true",
+                    help="print the share of twins in Go's order per module and the rows out of order")
     args = ap.parse_args(argv)
     result = build()
+    if args.order:
+        order = go_order(result)
+        raw = {m.go_file: m for m in go_order(result, reasons=[])}
+        print("%-44s %6s %6s  %s" % ("Go file", "share", "raw", "(in order of compared, excused; raw: no excuses)"))
+        for m in order:
+            print("%-44s %5.0f%% %5.0f%%  (%d of %d, %d excused)" % (
+                m.go_file, 100 * m.share, 100 * raw[m.go_file].share, m.in_order, m.compared, len(m.excused)))
+        bad = [(m.go_file, row) for m in order for row in m.out_of_order]
+        for go_file, (go_line, qual, py, py_line) in bad:
+            print("%s:%d %s is out of Go's order (%s:%d)" % (go_file, go_line, qual, py, py_line))
+        for f, q, r in stale_order_reasons(result):
+            print("stale order reason (nothing out of order matches it): %s\t%s\t%s" % (f, q, r))
+        print("%d twins out of Go's order without a reason" % len(bad))
+        return 1 if bad else 0
     missing = [r for r in result if not r[3] and not r[4]]
     if args.check:
         for go_file, go_line, qual, _, _ in missing:
