@@ -58,7 +58,7 @@ class PrivateAdminAPI:
                         return
                     try:
                         notifier.notify(rpc_sub.id, ev)
-                    except rpc.ErrClientQuit:
+                    except rpc.ClientQuitError:
                         return
             finally:
                 sub.unsubscribe()

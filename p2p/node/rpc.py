@@ -66,11 +66,11 @@ class RPCError(Exception):
         return d
 
 
-class ErrClientQuit(Exception):
+class ClientQuitError(Exception):
     """The client was closed, or its connection was lost."""
 
 
-errClientQuit = ErrClientQuit("client is closed")
+errClientQuit = ClientQuitError("client is closed")
 ErrNotificationsUnsupported = RPCError(methodNotFoundCode, "notifications not supported")
 ErrSubscriptionNotFound = RPCError(callbackErrorCode, "subscription not found")
 
@@ -404,7 +404,7 @@ class _PipeCodec(_Codec):
 
     def write(self, msg):
         if self._closed.is_set():
-            raise ErrClientQuit("connection closed")
+            raise ClientQuitError("connection closed")
         self._outbox.put(json.dumps(msg))
 
     def close(self):
@@ -444,7 +444,7 @@ class WebsocketCodec(_Codec):
             try:
                 self._ws.send(json.dumps(msg))
             except ConnectionClosed as err:
-                raise ErrClientQuit("connection closed") from err
+                raise ClientQuitError("connection closed") from err
 
     def close(self):
         self._ws.close()
@@ -476,7 +476,7 @@ class ClientSubscription:
         if self.client._forget(self.id):
             try:
                 self.client.call(self.namespace + unsubscribeMethodSuffix, self.id, timeout=5.0)
-            except (RPCError, ErrClientQuit, TimeoutError) as err:
+            except (RPCError, ClientQuitError, TimeoutError) as err:
                 log.trace("Unsubscribe failed", id=self.id, err=err)
 
     def _deliver(self, result) -> None:
@@ -546,7 +546,7 @@ class Client:
             self._pending[rid] = (answer, sub)
         try:
             self._codec.write({"jsonrpc": "2.0", "id": rid, "method": method, "params": to_json_value(params)})
-        except ErrClientQuit:
+        except ClientQuitError:
             with self._lock:
                 self._pending.pop(rid, None)
             raise
@@ -581,7 +581,7 @@ class Client:
                         self._handle(m)
         except Exception as e:  # the reader must not die silently
             log.error("RPC client reader failed", err=e, exc_info=True)
-            err = ErrClientQuit(str(e))
+            err = ClientQuitError(str(e))
         finally:
             with self._lock:
                 self._closed = True
@@ -589,7 +589,7 @@ class Client:
                 subs, self._subs = list(self._subs.values()), {}
             for answer, _ in pending.values():
                 answer.put((False, err))
-            lost = None if self._closing.is_set() else ErrClientQuit("connection lost")
+            lost = None if self._closing.is_set() else ClientQuitError("connection lost")
             for sub in subs:
                 sub._quit(lost)
             self._codec.close()

@@ -162,8 +162,8 @@ def test_server_stop_ends_client_and_its_subscriptions():
     sub = c.subscribe("test", ch, "ticks", 0)
     ws.stop()
     s.stop()
-    assert isinstance(sub.err().get(timeout=10), rpc.ErrClientQuit)  # lost, not closed by us
-    with pytest.raises(rpc.ErrClientQuit):
+    assert isinstance(sub.err().get(timeout=10), rpc.ClientQuitError)  # lost, not closed by us
+    with pytest.raises(rpc.ClientQuitError):
         c.call("test_echo", 1)
     c.close()
 
@@ -185,7 +185,7 @@ def test_client_close_fails_pending_calls():
     def call():
         try:
             c.call("slow_wait")
-        except rpc.ErrClientQuit as e:
+        except rpc.ClientQuitError as e:
             errs.append(e)
 
     t = threading.Thread(target=call)

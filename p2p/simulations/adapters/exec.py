@@ -206,7 +206,7 @@ class ExecNode(AdapterNode):
         if self._client is not None:
             try:
                 info = node_info_from_json(self._client.call("admin_nodeInfo"))
-            except (rpc.RPCError, rpc.ErrClientQuit, TimeoutError, ValueError) as err:
+            except (rpc.RPCError, rpc.ClientQuitError, TimeoutError, ValueError) as err:
                 log.debug("admin_nodeInfo failed", id=self.id.terminal_string(), err=err)
         return info
 
@@ -224,7 +224,7 @@ class ExecNode(AdapterNode):
                     if raw is None:
                         return
                     dst.write(json.loads(raw))
-            except (rpc.ErrClientQuit, ValueError):
+            except (rpc.ClientQuitError, ValueError):
                 return
             finally:
                 dst.close()

@@ -133,3 +133,33 @@ def test_exec_children_die_when_parent_is_killed(tmp_path):
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def test_exec_node_serve_rpc_relays_to_the_child(tmp_path):
+    from websockets.sync.server import serve
+
+    from p2p.node import rpc
+
+    adapter = new_exec_adapter(str(tmp_path))
+    conf = types.random_node_config()
+    conf.services = ["ping-pong"]
+    n = adapter.new_node(conf)
+    n.start(None)
+    ws = serve(n.serve_rpc, "127.0.0.1", 0)
+    import threading
+
+    t = threading.Thread(target=ws.serve_forever, name="test.ws")
+    t.start()
+    try:
+        c = rpc.dial_websocket("ws://127.0.0.1:%d" % ws.socket.getsockname()[1])
+        try:
+            assert c.call("admin_nodeInfo")["id"] == conf.id.hex()
+            ch = queue.Queue()
+            sub = c.subscribe("admin", ch, "peerEvents")
+            sub.unsubscribe()
+        finally:
+            c.close()
+    finally:
+        ws.shutdown()
+        t.join()
+        n.stop()

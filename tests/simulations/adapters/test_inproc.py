@@ -293,3 +293,30 @@ def test_rpc_errors_over_sim_client():
         assert e.value.code == -32602
     finally:
         n.stop()
+
+
+def test_sim_node_serve_rpc_over_websocket():
+    # What the HTTP API's GET /nodes/:node/rpc does: hand a WebSocket connection to serve_rpc.
+    from websockets.sync.server import serve
+
+    from p2p.node import rpc
+
+    adapter = new_sim_adapter({"test": _TestService})
+    conf = types.random_node_config()
+    conf.services = ["test"]
+    n = adapter.new_node(conf)
+    n.start(None)
+    ws = serve(n.serve_rpc, "127.0.0.1", 0)
+    t = threading.Thread(target=ws.serve_forever, name="test.ws")
+    t.start()
+    try:
+        port = ws.socket.getsockname()[1]
+        c = rpc.dial_websocket("ws://127.0.0.1:%d" % port)
+        try:
+            assert c.call("admin_nodeInfo")["id"] == conf.id.hex()
+        finally:
+            c.close()
+    finally:
+        ws.shutdown()
+        t.join()
+        n.stop()
