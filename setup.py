@@ -8,6 +8,8 @@ setup(
     long_description_content_type="text/markdown",
     license="LGPL-3.0-or-later",
     packages=find_packages(include=["p2p", "p2p.*"]),
+    # PEP 561: the package's type hints are meant to be used by type checkers.
+    package_data={"p2p": ["py.typed"]},
     python_requires=">=3.10",
     install_requires=[
         "coincurve>=18",

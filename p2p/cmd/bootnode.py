@@ -20,7 +20,7 @@ import socket
 import sys
 import threading
 
-from p2p import crypto
+from p2p import crypto, version_string
 from p2p.discover.node import new_node, pubkey_id, split_host_port
 from p2p.log import get_logger, set_verbosity
 from p2p.netutil.net import parse_netlist
@@ -47,6 +47,7 @@ def _build_parser() -> argparse.ArgumentParser:
     # Go's flag package accepts -flag and --flag alike; so does this parser.
     p = _ArgumentParser(prog="bootnode", allow_abbrev=False,
                         description="Run a bootstrap node for the Ethereum discovery protocol (v4).")
+    p.add_argument("-version", "--version", action="version", version=version_string("bootnode"))
     p.add_argument("-addr", "--addr", default=":30301", help="listen address (default :30301)")
     p.add_argument("-genkey", "--genkey", default="", metavar="FILE", help="generate a node key")
     p.add_argument("-writeaddress", "--writeaddress", action="store_true",

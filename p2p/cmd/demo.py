@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 
-from p2p import crypto, metrics
+from p2p import crypto, metrics, version_string
 from p2p.cmd.p2pnode import Chat
 from p2p.discover import ntp
 from p2p.discover.table import nBuckets
@@ -246,6 +246,7 @@ def _run(n_nodes, timeout, out_dir, out, max_peers, plots) -> int:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m p2p.cmd.demo", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--version", action="version", version=version_string("demo"))
     ap.add_argument("--nodes", type=int, default=16, help="number of nodes, bootnode included (default 16)")
     ap.add_argument("--timeout", type=float, default=40.0, help="seconds allowed to converge (default 40)")
     ap.add_argument("--maxpeers", type=int, default=10, help="MaxPeers of every node (default 10)")

@@ -24,7 +24,7 @@ import signal
 import sys
 import threading
 
-from p2p import crypto
+from p2p import crypto, version_string
 from p2p.log import get_logger, set_verbosity
 from p2p.message import send
 from p2p.peer_error import errInvalidMsgCode, new_peer_error
@@ -123,6 +123,7 @@ class UsageError(Exception):
 
 def _parser():
     p = _ArgParser(prog="p2pnode", description="devp2p node with the chat/1 demo protocol")
+    p.add_argument("--version", action="version", version=version_string("p2pnode"))
     p.add_argument("--nodekey", metavar="FILE", help="private key file (hex)")
     p.add_argument("--nodekeyhex", metavar="HEX", help="private key as hex")
     p.add_argument("--addr", default=":30303", metavar="HOST:PORT", help="listen address (TCP and UDP)")
