@@ -131,9 +131,9 @@ class Notifier:
     carries its id has been written, so the client always learns the id first.
     """
 
-    def __init__(self, conn: "_Codec", mailbox_closed: threading.Event):
+    def __init__(self, conn: "_Codec", closed: threading.Event):
         self._conn = conn
-        self._closed = mailbox_closed
+        self._closed = closed
         self._lock = threading.Lock()
         self._active: Dict[str, Subscription] = {}
         self._inactive: Dict[str, list] = {}

@@ -44,8 +44,10 @@ from p2p.simulations.adapters.ws import wsAddrPattern
 
 log = get_logger("p2p.simulations")
 
-# How long a child may take to announce its WebSocket endpoint, and to stop on SIGTERM.
-startTimeout = 10.0
+# How long a child may take to announce its WebSocket endpoint (geth waits 10 s; a
+# Python child imports its dependencies first, which takes longer on a loaded machine),
+# and to stop on SIGTERM before it is killed (geth's 5 s).
+startTimeout = 30.0
 stopTimeout = 5.0
 
 # geth's node.DefaultConfig.P2P.MaxPeers
