@@ -41,6 +41,8 @@ callbackErrorCode = -32000
 
 # Largest request or response message accepted, in bytes (geth's maxRequestContentLength).
 maxRequestContentLength = 1024 * 128
+# Python-only bound: each subscription costs threads, so one connection may hold this many.
+maxSubscriptionsPerConn = 100
 
 subscribeMethodSuffix = "_subscribe"
 unsubscribeMethodSuffix = "_unsubscribe"
@@ -143,6 +145,8 @@ class Notifier:
     def create_subscription(self) -> Subscription:
         sub = Subscription(_new_subscription_id(), "")
         with self._lock:
+            if len(self._subs) >= maxSubscriptionsPerConn:
+                raise RPCError(callbackErrorCode, "too many subscriptions on this connection")
             self._subs[sub.id] = sub
             self._inactive[sub.id] = []
         return sub
@@ -308,6 +312,8 @@ class Server:
                 result = self._unsubscribe(params, notifier)
                 sub = None
             elif method.endswith(subscribeMethodSuffix):
+                if is_notification:
+                    return None  # a subscription nobody can learn the id of is not made
                 namespace = method[: -len(subscribeMethodSuffix)]
                 result, sub = self._subscribe(namespace, params, notifier), namespace
             else:

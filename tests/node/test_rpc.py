@@ -203,3 +203,23 @@ def test_client_close_fails_pending_calls():
 def test_register_name_needs_methods():
     with pytest.raises(ValueError):
         rpc.Server().register_name("x", object())
+
+
+def test_subscriptions_per_connection_are_bounded(server):
+    c = rpc.dial_websocket(server[1].endpoint())
+    try:
+        subs = [c.subscribe("test", queue.Queue(), "ticks", 0) for _ in range(rpc.maxSubscriptionsPerConn)]
+        with pytest.raises(rpc.RPCError, match="too many subscriptions"):
+            c.subscribe("test", queue.Queue(), "ticks", 0)
+        subs[0].unsubscribe()
+        c.subscribe("test", queue.Queue(), "ticks", 0)  # room again
+    finally:
+        c.close()
+
+
+def test_subscribe_as_notification_makes_nothing(server):
+    s, ws = server
+    with connect(ws.endpoint()) as conn:
+        conn.send(json.dumps({"jsonrpc": "2.0", "method": "test_subscribe", "params": ["ticks", 3]}))
+        conn.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "test_echo", "params": [1]}))
+        assert json.loads(conn.recv(timeout=10)) == {"jsonrpc": "2.0", "id": 1, "result": 1}

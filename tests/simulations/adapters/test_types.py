@@ -48,3 +48,15 @@ def test_register_services_rejects_duplicates(monkeypatch):
 def test_assign_tcp_port_is_loopback_port():
     port = types.assign_tcp_port()
     assert 0 < port < 65536
+
+
+def test_node_config_json_is_geths_layout():
+    # geth's nodeConfigJSON field order and names, as encoding/json writes them
+    key = crypto.to_ecdsa(bytes(31) + b"\x01")
+    from p2p.discover.node import pubkey_id
+
+    conf = types.NodeConfig(id=pubkey_id(key.public_key), private_key=key, name="node01",
+                            services=["ping-pong"], enable_msg_events=True, port=30303)
+    want = ('{"id":"%s","private_key":"%s","name":"node01","services":["ping-pong"],'
+            '"enable_msg_events":true,"port":30303}') % (conf.id.hex(), "00" * 31 + "01")
+    assert json.dumps(conf.marshal_json(), separators=(",", ":")) == want
