@@ -155,6 +155,11 @@ class Spec:
         return typ, True
 
 
+def new_peer(p, rw, spec: Spec) -> Peer:
+    """A protocols Peer over the p2p peer ``p`` and its protocol's ``rw``."""
+    return Peer(p, rw, spec)
+
+
 class Peer:
     """A peer speaking a Spec's protocol over ``rw`` (geth embeds the p2p.Peer)."""
 
@@ -268,8 +273,3 @@ class Peer:
             if err is not None:
                 raise errorf(ErrHandshake, str(err))
         return rhs[0]
-
-
-def new_peer(p, rw, spec: Spec) -> Peer:
-    """A protocols Peer over the p2p peer ``p`` and its protocol's ``rw``."""
-    return Peer(p, rw, spec)

@@ -21,6 +21,10 @@ class TestPeer:
         raise NotImplementedError
 
 
+def new_test_peer_pool() -> TestPeerPool:
+    return TestPeerPool()
+
+
 class TestPeerPool:
     """Peers by node ID, safe to use from several threads."""
 
@@ -51,7 +55,3 @@ class TestPeerPool:
     def __repr__(self):
         with self.lock:
             return "TestPeerPool(%s)" % ", ".join(i.terminal_string() for i in self.peers)
-
-
-def new_test_peer_pool() -> TestPeerPool:
-    return TestPeerPool()

@@ -24,39 +24,6 @@ from p2p.testing.protocolsession import ProtocolSession
 log = get_logger("p2p.testing")
 
 
-class ProtocolTester(ProtocolSession):
-    """A ProtocolSession plus the network it runs in (geth embeds the session)."""
-
-    __test__ = False  # not a pytest test class
-
-    def __init__(self, session: ProtocolSession, network):
-        super().__init__(session.server, session.ids, session.adapter, session.events)
-        self.network = network
-
-    def stop(self) -> None:
-        """Stop every node of the tester's network.
-
-        geth stops only the pivot's server and leaves the mock nodes running;
-        here every thread must end, so the whole network is shut down.
-        """
-        self.network.shutdown()
-
-    def connect(self, self_id, *peers) -> None:
-        """Add, start and connect (from the pivot) a node for each of ``peers``' configs."""
-        for peer in peers:
-            log.trace("start node %s" % peer.id.hex())
-            try:
-                self.network.new_node_with_config(peer)
-                self.network.start(peer.id)
-            except Exception as err:
-                raise RuntimeError("error starting peer %s: %s" % (peer.id.hex(), err)) from err
-            log.trace("connect to %s" % peer.id.hex())
-            try:
-                self.network.connect(self_id, peer.id)
-            except Exception as err:
-                raise RuntimeError("error connecting to peer %s: %s" % (peer.id.hex(), err)) from err
-
-
 def new_protocol_tester(id, n: int, run) -> ProtocolTester:
     """A pivot node ``id`` running ``run`` as its protocol, connected to ``n`` mock peers."""
     from p2p.simulations.network import NetworkConfig, new_network
@@ -90,6 +57,39 @@ def new_protocol_tester(id, n: int, run) -> ProtocolTester:
     return tester
 
 
+class ProtocolTester(ProtocolSession):
+    """A ProtocolSession plus the network it runs in (geth embeds the session)."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, session: ProtocolSession, network):
+        super().__init__(session.server, session.ids, session.adapter, session.events)
+        self.network = network
+
+    def stop(self) -> None:
+        """Stop every node of the tester's network.
+
+        geth stops only the pivot's server and leaves the mock nodes running;
+        here every thread must end, so the whole network is shut down.
+        """
+        self.network.shutdown()
+
+    def connect(self, self_id, *peers) -> None:
+        """Add, start and connect (from the pivot) a node for each of ``peers``' configs."""
+        for peer in peers:
+            log.trace("start node %s" % peer.id.hex())
+            try:
+                self.network.new_node_with_config(peer)
+                self.network.start(peer.id)
+            except Exception as err:
+                raise RuntimeError("error starting peer %s: %s" % (peer.id.hex(), err)) from err
+            log.trace("connect to %s" % peer.id.hex())
+            try:
+                self.network.connect(self_id, peer.id)
+            except Exception as err:
+                raise RuntimeError("error connecting to peer %s: %s" % (peer.id.hex(), err)) from err
+
+
 class TestNode(Service):
     """A service whose only protocol is ``run`` (length 100, no name, as in geth)."""
 
@@ -109,6 +109,10 @@ class TestNode(Service):
 
     def stop(self) -> None:
         pass
+
+
+def new_mock_node() -> MockNode:
+    return MockNode()
 
 
 class MockNode(TestNode):
@@ -164,10 +168,6 @@ class MockNode(TestNode):
             self._mailbox.put(("stop",))
 
 
-def new_mock_node() -> MockNode:
-    return MockNode()
-
-
 def expect_msgs(rw, exps) -> None:
     """Read messages until every one of ``exps`` came (in any order); the error or None."""
     matched = [False] * len(exps)
@@ -206,4 +206,3 @@ def wrap(msg) -> WrappedMsg:
     """``msg`` as protocols.Peer sends it: wrapped with its size and an empty context."""
     data = rlp.encode(msg)
     return WrappedMsg(Context=b"", Size=len(data), Payload=data)
-

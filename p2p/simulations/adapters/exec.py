@@ -54,6 +54,10 @@ stopTimeout = 5.0
 _DEFAULT_MAX_PEERS = 25
 
 
+def new_exec_adapter(base_dir: str) -> ExecAdapter:
+    return ExecAdapter(base_dir)
+
+
 class ExecAdapter(NodeAdapter):
     """Runs each node as a child process; their data directories go under ``base_dir``."""
 
@@ -94,10 +98,6 @@ class ExecAdapter(NodeAdapter):
         node = ExecNode(config.id, dir, conf, self)
         self.nodes[node.id] = node
         return node
-
-
-def new_exec_adapter(base_dir: str) -> ExecAdapter:
-    return ExecAdapter(base_dir)
 
 
 class ExecNode(AdapterNode):

@@ -26,6 +26,16 @@ from p2p.simulations.pipes import net_pipe, tcp_pipe
 _MAX_PEERS = 2**31 - 1
 
 
+def new_sim_adapter(services: dict) -> SimAdapter:
+    """A sim adapter whose connections are in-process socket pairs."""
+    return SimAdapter(net_pipe, services)
+
+
+def new_tcp_adapter(services: dict) -> SimAdapter:
+    """A sim adapter whose connections are TCP connections over 127.0.0.1."""
+    return SimAdapter(tcp_pipe, services)
+
+
 class SimAdapter(NodeAdapter, RPCDialer):
     """Runs simulation nodes in this process, connected through socket pairs."""
 
@@ -91,16 +101,6 @@ class SimAdapter(NodeAdapter, RPCDialer):
         """The node with ``id``, or None (Go's second result ``ok`` is ``is not None``)."""
         with self.mtx:
             return self.nodes.get(id)
-
-
-def new_sim_adapter(services: dict) -> SimAdapter:
-    """A sim adapter whose connections are in-process socket pairs."""
-    return SimAdapter(net_pipe, services)
-
-
-def new_tcp_adapter(services: dict) -> SimAdapter:
-    """A sim adapter whose connections are TCP connections over 127.0.0.1."""
-    return SimAdapter(tcp_pipe, services)
 
 
 class SimNode(AdapterNode):

@@ -27,6 +27,10 @@ pongMsgCode = 1
 defaultPingInterval = 10.0
 
 
+def new_ping_pong_service(id, ping_interval: float = defaultPingInterval) -> PingPongService:
+    return PingPongService(id, ping_interval)
+
+
 class PingPongService(Service):
     """Sends pings to every peer and answers theirs."""
 
@@ -98,10 +102,6 @@ class PingPongService(Service):
             # The pinger ends at once (or when its send fails on the closing peer);
             # the reader ends when the peer's connection closes.
             done.set()
-
-
-def new_ping_pong_service(id, ping_interval: float = defaultPingInterval) -> PingPongService:
-    return PingPongService(id, ping_interval)
 
 
 def _service(ctx):
