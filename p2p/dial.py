@@ -36,41 +36,38 @@ from p2p.netutil import addr_str
 log = get_logger("p2p")
 
 # Seconds to wait before dialing the same node again.
-DIAL_HISTORY_EXPIRATION = 30.0
+dialHistoryExpiration = 30.0
 
 # Minimum spacing between two discovery lookups, in seconds.
-LOOKUP_INTERVAL = 4.0
+lookupInterval = 4.0
 
 # With no peers at all for this many seconds, the bootnodes are dialed directly.
-FALLBACK_INTERVAL = 20.0
+fallbackInterval = 20.0
 
 # Bounds of the back-off between two resolve attempts for the same node.
-INITIAL_RESOLVE_DELAY = 60.0
-MAX_RESOLVE_DELAY = 3600.0
-
-# Connect timeout of the default dialer (defaultDialTimeout lives in server.go in geth).
-DEFAULT_DIAL_TIMEOUT = 15.0
+initialResolveDelay = 60.0
+maxResolveDelay = 3600.0
 
 
 class ConnFlag(enum.IntFlag):
     """How a connection came about. geth declares connFlag in server.go;
     it lives here so that server.py can import it without a cycle (server.py re-exports it)."""
 
-    DYN_DIALED_CONN = 1 << 0
-    STATIC_DIALED_CONN = 1 << 1
-    INBOUND_CONN = 1 << 2
-    TRUSTED_CONN = 1 << 3
+    dynDialedConn = 1 << 0
+    staticDialedConn = 1 << 1
+    inboundConn = 1 << 2
+    trustedConn = 1 << 3
 
     def __str__(self):
         # Same spelling and order as geth's connFlag.String.
         parts = []
-        if self & ConnFlag.TRUSTED_CONN:
+        if self & ConnFlag.trustedConn:
             parts.append("trusted")
-        if self & ConnFlag.DYN_DIALED_CONN:
+        if self & ConnFlag.dynDialedConn:
             parts.append("dyndial")
-        if self & ConnFlag.STATIC_DIALED_CONN:
+        if self & ConnFlag.staticDialedConn:
             parts.append("staticdial")
-        if self & ConnFlag.INBOUND_CONN:
+        if self & ConnFlag.inboundConn:
             parts.append("inbound")
         return "-".join(parts)
 
@@ -78,10 +75,11 @@ class ConnFlag(enum.IntFlag):
         return format(str(self), spec)
 
 
-DYN_DIALED_CONN = ConnFlag.DYN_DIALED_CONN
-STATIC_DIALED_CONN = ConnFlag.STATIC_DIALED_CONN
-INBOUND_CONN = ConnFlag.INBOUND_CONN
-TRUSTED_CONN = ConnFlag.TRUSTED_CONN
+# geth's connFlag constants, at module level as in Go.
+dynDialedConn = ConnFlag.dynDialedConn
+staticDialedConn = ConnFlag.staticDialedConn
+inboundConn = ConnFlag.inboundConn
+trustedConn = ConnFlag.trustedConn
 
 
 def _now() -> float:
@@ -94,20 +92,6 @@ def _ip_str(ip) -> str:
     return "<nil>" if ip is None else str(ip)
 
 
-def _fmt_duration(d: float) -> str:
-    """Render seconds the way Go prints a time.Duration (``14s``, ``1m0s``, ``1.5s``)."""
-    sign = "-" if d < 0 else ""
-    d = abs(d)
-    h, rem = divmod(d, 3600)
-    m, s = divmod(rem, 60)
-    secs = ("%.9f" % s).rstrip("0").rstrip(".") + "s"
-    if h:
-        return "%s%dh%dm%s" % (sign, h, m, secs)
-    if m:
-        return "%s%dm%s" % (sign, m, secs)
-    return sign + secs
-
-
 class NodeDialer:
     """Opens connections to nodes: ``dial(node) -> socket``. Tests plug in their own."""
 
@@ -118,12 +102,13 @@ class NodeDialer:
 class TCPDialer(NodeDialer):
     """Dials a node's TCP endpoint (geth wraps a net.Dialer; timeout/deadline mirror its fields).
 
-    ``timeout`` bounds the connect in seconds; ``deadline`` (monotonic seconds)
+    ``timeout`` bounds the connect in seconds (None: no bound, like a zero
+    net.Dialer; the server passes its defaultDialTimeout); ``deadline`` (monotonic seconds)
     is an absolute limit, already-passed deadlines fail without connecting.
     The returned socket is in blocking mode: the timeout only covers the connect.
     """
 
-    def __init__(self, timeout: float | None = DEFAULT_DIAL_TIMEOUT, deadline: float | None = None):
+    def __init__(self, timeout: float | None = None, deadline: float | None = None):
         self.timeout = timeout
         self.deadline = deadline
 
@@ -141,15 +126,64 @@ class TCPDialer(NodeDialer):
         return sock
 
 
+class DiscoverTable:
+    """What the dialer needs from node discovery (``p2p.discover.table.Table`` provides it).
+
+    ``read_random_nodes(buf)`` fills the list ``buf`` in place and returns how many it filled.
+    """
+
+    def self(self) -> Node:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def resolve(self, target: NodeID) -> Node | None:
+        raise NotImplementedError
+
+    def lookup(self, target: NodeID) -> list:
+        raise NotImplementedError
+
+    def read_random_nodes(self, buf: list) -> int:
+        raise NotImplementedError
+
+
+class Task:
+    """Something the server runs in a thread of its own and then reports to ``task_done``.
+
+    Tasks compare by value (like geth's tests compare them with DeepEqual), so a
+    server must track running tasks by identity (``is``), not with ``list.remove``.
+    """
+
+    __slots__ = ()
+
+    def do(self, srv) -> None:
+        raise NotImplementedError
+
+
+# geth declares the dialstate type and its methods around this constructor; a
+# Python class holds its methods, so the constructor comes first and the class after.
+def new_dial_state(static, bootnodes, ntab, maxdyn: int, netrestrict) -> DialState:
+    """A dial state for ``static`` nodes and fallback ``bootnodes`` (both may be None)."""
+    s = DialState(maxdyn, ntab, netrestrict)
+    s.bootnodes = list(bootnodes or ())
+    s.random_nodes = [None] * (maxdyn // 2)
+    for n in static or ():
+        s.add_static(n)
+    return s
+
+
 class DialCheckError(Exception):
     """Why a node is not a dial candidate right now (the err* values of dial.go)."""
 
 
-err_self = DialCheckError("is self")
-err_already_dialing = DialCheckError("already dialing")
-err_already_connected = DialCheckError("already connected")
-err_recently_dialed = DialCheckError("recently dialed")
-err_not_whitelisted = DialCheckError("not contained in netrestrict whitelist")
+# geth declares these between dialstate.newTasks and dialstate.checkDial, inside what
+# is the DialState class here.
+errSelf = DialCheckError("is self")
+errAlreadyDialing = DialCheckError("already dialing")
+errAlreadyConnected = DialCheckError("already connected")
+errRecentlyDialed = DialCheckError("recently dialed")
+errNotWhitelisted = DialCheckError("not contained in netrestrict whitelist")
 
 
 class DialState:
@@ -177,7 +211,7 @@ class DialState:
 
     def add_static(self, n: Node) -> None:
         # A fresh task replaces any old one, which forces a new resolve.
-        self.static[n.id] = DialTask(STATIC_DIALED_CONN, n)
+        self.static[n.id] = DialTask(staticDialedConn, n)
 
     def remove_static(self, n: Node) -> None:
         # Stop dialing it, and forget the last dial so a re-added node is dialed right away.
@@ -205,10 +239,10 @@ class DialState:
         # How many dynamic dials are still wanted.
         need_dyn_dials = self.max_dyn_dials
         for p in peers.values():
-            if p.rw.flags & DYN_DIALED_CONN:  # conn.is(dynDialedConn) in geth
+            if p.rw.flags & dynDialedConn:  # conn.is(dynDialedConn) in geth
                 need_dyn_dials -= 1
         for flag in self.dialing.values():
-            if flag & DYN_DIALED_CONN:
+            if flag & dynDialedConn:
                 need_dyn_dials -= 1
 
         self.hist.expire(now)
@@ -216,7 +250,7 @@ class DialState:
         # Static nodes that are not connected get dialed.
         for id, t in list(self.static.items()):
             err = self.check_dial(t.dest, peers)
-            if err is err_not_whitelisted or err is err_self:
+            if err is errNotWhitelisted or err is errSelf:
                 log.warn("Removing static dial candidate", id=t.dest.id,
                          addr=addr_str((t.dest.ip, t.dest.tcp)), err=err)
                 del self.static[t.dest.id]
@@ -226,10 +260,10 @@ class DialState:
 
         # No peers at all for a while: try the bootnodes, one per round, in rotation.
         if (not peers and self.bootnodes and need_dyn_dials > 0
-                and now - self.start > FALLBACK_INTERVAL):
+                and now - self.start > fallbackInterval):
             bootnode = self.bootnodes.pop(0)
             self.bootnodes.append(bootnode)
-            if add_dial(DYN_DIALED_CONN, bootnode):
+            if add_dial(dynDialedConn, bootnode):
                 need_dyn_dials -= 1
 
         # Half of the wanted dynamic dials come from random table entries.
@@ -237,13 +271,13 @@ class DialState:
         if random_candidates > 0:
             n = self.ntab.read_random_nodes(self.random_nodes)
             for i in range(min(random_candidates, n)):
-                if add_dial(DYN_DIALED_CONN, self.random_nodes[i]):
+                if add_dial(dynDialedConn, self.random_nodes[i]):
                     need_dyn_dials -= 1
 
         # The rest come from lookup results; the ones tried are dropped from the buffer.
         i = 0
         while i < len(self.lookup_buf) and need_dyn_dials > 0:
-            if add_dial(DYN_DIALED_CONN, self.lookup_buf[i]):
+            if add_dial(dynDialedConn, self.lookup_buf[i]):
                 need_dyn_dials -= 1
             i += 1
         del self.lookup_buf[:i]
@@ -260,61 +294,208 @@ class DialState:
         return newtasks
 
     def check_dial(self, n: Node, peers) -> DialCheckError | None:
-        """None if ``n`` may be dialed now, otherwise the reason (one of the err_* values)."""
+        """None if ``n`` may be dialed now, otherwise the reason (one of the err* values)."""
         if n.id in self.dialing:
-            return err_already_dialing
+            return errAlreadyDialing
         if peers and peers.get(n.id) is not None:
-            return err_already_connected
+            return errAlreadyConnected
         if self.ntab is not None and n.id == self.ntab.self().id:
-            return err_self
+            return errSelf
         if self.netrestrict is not None and not self.netrestrict.contains(n.ip):
-            return err_not_whitelisted
+            return errNotWhitelisted
         if self.hist.contains(n.id):
-            return err_recently_dialed
+            return errRecentlyDialed
         return None
 
     def task_done(self, t: Task, now: float) -> None:
         if isinstance(t, DialTask):
-            self.hist.add(t.dest.id, now + DIAL_HISTORY_EXPIRATION)
+            self.hist.add(t.dest.id, now + dialHistoryExpiration)
             self.dialing.pop(t.dest.id, None)
         elif isinstance(t, DiscoverTask):
             self.lookup_running = False
             self.lookup_buf.extend(t.results)
 
 
-dialstate = DialState  # geth's type name
+def _fmt_duration(d: float) -> str:
+    """Render seconds the way Go prints a time.Duration (``14s``, ``1m0s``, ``1.5s``)."""
+    sign = "-" if d < 0 else ""
+    d = abs(d)
+    h, rem = divmod(d, 3600)
+    m, s = divmod(rem, 60)
+    secs = ("%.9f" % s).rstrip("0").rstrip(".") + "s"
+    if h:
+        return "%s%dh%dm%s" % (sign, h, m, secs)
+    if m:
+        return "%s%dm%s" % (sign, m, secs)
+    return sign + secs
 
 
-def new_dial_state(static, bootnodes, ntab, maxdyn: int, netrestrict) -> DialState:
-    """A dial state for ``static`` nodes and fallback ``bootnodes`` (both may be None)."""
-    s = DialState(maxdyn, ntab, netrestrict)
-    s.bootnodes = list(bootnodes or ())
-    s.random_nodes = [None] * (maxdyn // 2)
-    for n in static or ():
-        s.add_static(n)
-    return s
+class DialError(Exception):
+    """The dialer could not connect (as opposed to a failed handshake); wraps the cause."""
+
+    def __init__(self, err: BaseException):
+        super().__init__(str(err))
+        self.err = err
 
 
-class DiscoverTable:
-    """What the dialer needs from node discovery (``p2p.discover.table.Table`` provides it).
+class DialTask(Task):
+    """Dials one node. Its fields belong to the running thread until the task is done."""
 
-    ``read_random_nodes(buf)`` fills the list ``buf`` in place and returns how many it filled.
-    """
+    __slots__ = ("flags", "dest", "last_resolved", "resolve_delay")
 
-    def self(self) -> Node:
-        raise NotImplementedError
+    def __init__(self, flags: ConnFlag, dest: Node, last_resolved: float | None = None,
+                 resolve_delay: float = 0.0):
+        self.flags = flags
+        self.dest = dest
+        self.last_resolved = last_resolved  # monotonic seconds, None = never (Go's zero time)
+        self.resolve_delay = resolve_delay  # seconds, 0 = not yet set
 
-    def close(self) -> None:
-        raise NotImplementedError
+    def do(self, srv) -> None:
+        if self.dest.incomplete():
+            if not self.resolve(srv):
+                return
+        err = self.dial(srv, self.dest)
+        if err is not None:
+            log.trace("Dial error", task=self, err=err)
+            # A static node may have moved: look up its current endpoint and retry once.
+            if isinstance(err, DialError) and self.flags & staticDialedConn:
+                if self.resolve(srv):
+                    self.dial(srv, self.dest)
 
-    def resolve(self, target: NodeID) -> Node | None:
-        raise NotImplementedError
+    def resolve(self, srv) -> bool:
+        """Find the destination's current endpoint through discovery.
 
-    def lookup(self, target: NodeID) -> list:
-        raise NotImplementedError
+        Attempts are spaced by a back-off that doubles on each miss (up to
+        maxResolveDelay) and resets once the node is found.
+        """
+        if srv.ntab is None:
+            log.debug("Can't resolve node", id=self.dest.id, err="discovery is disabled")
+            return False
+        if self.resolve_delay == 0:
+            self.resolve_delay = initialResolveDelay
+        if self.last_resolved is not None and _now() - self.last_resolved < self.resolve_delay:
+            return False
+        resolved = srv.ntab.resolve(self.dest.id)
+        self.last_resolved = _now()
+        if resolved is None:
+            self.resolve_delay = min(self.resolve_delay * 2, maxResolveDelay)
+            log.debug("Resolving node failed", id=self.dest.id, newdelay=_fmt_duration(self.resolve_delay))
+            return False
+        self.resolve_delay = initialResolveDelay
+        self.dest = resolved
+        log.debug("Resolved node", id=self.dest.id, addr=addr_str((self.dest.ip, self.dest.tcp)))
+        return True
 
-    def read_random_nodes(self, buf: list) -> int:
-        raise NotImplementedError
+    def dial(self, srv, dest: Node):
+        """Connect and hand the socket to the server. Returns None or the error (geth returns error).
+
+        A failure of the dialer itself comes back wrapped in DialError.
+        """
+        try:
+            fd = srv.dialer.dial(dest)
+        except Exception as err:  # any dialer failure is a dial error, as in geth
+            return DialError(err)
+        mfd = new_metered_conn(fd, False)
+        try:
+            return srv.setup_conn(mfd, self.flags, dest)
+        except Exception as err:  # setup_conn may raise instead of returning its error
+            return err
+
+    def __str__(self):
+        return "%s %s %s" % (self.flags, bytes(self.dest.id)[:8].hex(),
+                             addr_str((self.dest.ip, self.dest.tcp)))
+
+    def __repr__(self):
+        return "DialTask(flags=%s, dest=%s@%s, last_resolved=%r, resolve_delay=%r)" % (
+            self.flags, bytes(self.dest.id)[:8].hex(), addr_str((self.dest.ip, self.dest.tcp)),
+            self.last_resolved, self.resolve_delay)
+
+    def __eq__(self, other):
+        if not isinstance(other, DialTask):
+            return NotImplemented
+        return (self.flags == other.flags and self.dest == other.dest
+                and self.last_resolved == other.last_resolved
+                and self.resolve_delay == other.resolve_delay)
+
+
+class DiscoverTask(Task):
+    """Runs one random discovery lookup; only one is active at a time."""
+
+    __slots__ = ("results",)
+
+    def __init__(self, results: list | None = None):
+        self.results = results if results is not None else []
+
+    def do(self, srv) -> None:
+        # Lookups are spaced lookupInterval apart so the loop does not spin. The wait ends
+        # early when the server quits, in which case no lookup is made.
+        if srv.last_lookup is not None:
+            delay = srv.last_lookup + lookupInterval - _now()
+            if delay > 0 and srv.quit.wait(delay):
+                return
+        if srv.quit.is_set():
+            return
+        srv.last_lookup = _now()
+        target = NodeID(os.urandom(64))
+        self.results = srv.ntab.lookup(target) or []  # a table may answer None (geth: nil)
+
+    def __str__(self):
+        s = "discovery lookup"
+        if self.results:
+            s += " (%d results)" % len(self.results)
+        return s
+
+    def __repr__(self):
+        return "DiscoverTask(results=[%s])" % ", ".join(
+            "%s@%s" % (bytes(n.id)[:8].hex(), addr_str((n.ip, n.tcp))) for n in self.results)
+
+    def __eq__(self, other):
+        if not isinstance(other, DiscoverTask):
+            return NotImplemented
+        return self.results == other.results
+
+
+class WaitExpireTask(Task):
+    """Keeps the server loop ticking until the oldest dial history entry expires."""
+
+    __slots__ = ("duration",)
+
+    def __init__(self, duration: float):
+        self.duration = duration  # seconds
+
+    def do(self, srv) -> None:
+        srv.quit.wait(self.duration)  # time.Sleep in geth; returns at once when the server quits
+
+    def __str__(self):
+        return "wait for dial hist expire (%s)" % _fmt_duration(self.duration)
+
+    def __repr__(self):
+        return "WaitExpireTask(duration=%r)" % (self.duration,)
+
+    def __eq__(self, other):
+        if not isinstance(other, WaitExpireTask):
+            return NotImplemented
+        return self.duration == other.duration
+
+
+class PastDial:
+    """One entry of the dial history: node ``id`` may be dialed again after ``exp``."""
+
+    __slots__ = ("id", "exp")
+
+    def __init__(self, id: NodeID, exp: float):
+        self.id = id
+        self.exp = exp
+
+    def __lt__(self, other: "PastDial") -> bool:  # heap order (geth's dialHistory.Less)
+        return self.exp < other.exp
+
+    def __eq__(self, other):
+        return isinstance(other, PastDial) and self.id == other.id and self.exp == other.exp
+
+
+    def __repr__(self):
+        return "PastDial(id=%s, exp=%r)" % (bytes(self.id)[:8].hex(), self.exp)
 
 
 class DialHistory:
@@ -371,190 +552,3 @@ class DialHistory:
 
     def __repr__(self):
         return "DialHistory(%r)" % (sorted(self._h),)
-
-
-dial_history = DialHistory  # geth's type name
-
-
-class PastDial:
-    """One entry of the dial history: node ``id`` may be dialed again after ``exp``."""
-
-    __slots__ = ("id", "exp")
-
-    def __init__(self, id: NodeID, exp: float):
-        self.id = id
-        self.exp = exp
-
-    def __lt__(self, other: "PastDial") -> bool:  # heap order (geth's dialHistory.Less)
-        return self.exp < other.exp
-
-    def __eq__(self, other):
-        return isinstance(other, PastDial) and self.id == other.id and self.exp == other.exp
-
-
-    def __repr__(self):
-        return "PastDial(id=%s, exp=%r)" % (bytes(self.id)[:8].hex(), self.exp)
-
-
-class Task:
-    """Something the server runs in a thread of its own and then reports to ``task_done``.
-
-    Tasks compare by value (like geth's tests compare them with DeepEqual), so a
-    server must track running tasks by identity (``is``), not with ``list.remove``.
-    """
-
-    __slots__ = ()
-
-    def do(self, srv) -> None:
-        raise NotImplementedError
-
-
-class DialTask(Task):
-    """Dials one node. Its fields belong to the running thread until the task is done."""
-
-    __slots__ = ("flags", "dest", "last_resolved", "resolve_delay")
-
-    def __init__(self, flags: ConnFlag, dest: Node, last_resolved: float | None = None,
-                 resolve_delay: float = 0.0):
-        self.flags = flags
-        self.dest = dest
-        self.last_resolved = last_resolved  # monotonic seconds, None = never (Go's zero time)
-        self.resolve_delay = resolve_delay  # seconds, 0 = not yet set
-
-    def do(self, srv) -> None:
-        if self.dest.incomplete():
-            if not self.resolve(srv):
-                return
-        err = self.dial(srv, self.dest)
-        if err is not None:
-            log.trace("Dial error", task=self, err=err)
-            # A static node may have moved: look up its current endpoint and retry once.
-            if isinstance(err, DialError) and self.flags & STATIC_DIALED_CONN:
-                if self.resolve(srv):
-                    self.dial(srv, self.dest)
-
-    def resolve(self, srv) -> bool:
-        """Find the destination's current endpoint through discovery.
-
-        Attempts are spaced by a back-off that doubles on each miss (up to
-        MAX_RESOLVE_DELAY) and resets once the node is found.
-        """
-        if srv.ntab is None:
-            log.debug("Can't resolve node", id=self.dest.id, err="discovery is disabled")
-            return False
-        if self.resolve_delay == 0:
-            self.resolve_delay = INITIAL_RESOLVE_DELAY
-        if self.last_resolved is not None and _now() - self.last_resolved < self.resolve_delay:
-            return False
-        resolved = srv.ntab.resolve(self.dest.id)
-        self.last_resolved = _now()
-        if resolved is None:
-            self.resolve_delay = min(self.resolve_delay * 2, MAX_RESOLVE_DELAY)
-            log.debug("Resolving node failed", id=self.dest.id, newdelay=_fmt_duration(self.resolve_delay))
-            return False
-        self.resolve_delay = INITIAL_RESOLVE_DELAY
-        self.dest = resolved
-        log.debug("Resolved node", id=self.dest.id, addr=addr_str((self.dest.ip, self.dest.tcp)))
-        return True
-
-    def dial(self, srv, dest: Node):
-        """Connect and hand the socket to the server. Returns None or the error (geth returns error).
-
-        A failure of the dialer itself comes back wrapped in DialError.
-        """
-        try:
-            fd = srv.dialer.dial(dest)
-        except Exception as err:  # any dialer failure is a dial error, as in geth
-            return DialError(err)
-        mfd = new_metered_conn(fd, False)
-        try:
-            return srv.setup_conn(mfd, self.flags, dest)
-        except Exception as err:  # setup_conn may raise instead of returning its error
-            return err
-
-    def __str__(self):
-        return "%s %s %s" % (self.flags, bytes(self.dest.id)[:8].hex(),
-                             addr_str((self.dest.ip, self.dest.tcp)))
-
-    def __repr__(self):
-        return "DialTask(flags=%s, dest=%s@%s, last_resolved=%r, resolve_delay=%r)" % (
-            self.flags, bytes(self.dest.id)[:8].hex(), addr_str((self.dest.ip, self.dest.tcp)),
-            self.last_resolved, self.resolve_delay)
-
-    def __eq__(self, other):
-        if not isinstance(other, DialTask):
-            return NotImplemented
-        return (self.flags == other.flags and self.dest == other.dest
-                and self.last_resolved == other.last_resolved
-                and self.resolve_delay == other.resolve_delay)
-
-
-
-class DialError(Exception):
-    """The dialer could not connect (as opposed to a failed handshake); wraps the cause."""
-
-    def __init__(self, err: BaseException):
-        super().__init__(str(err))
-        self.err = err
-
-
-class DiscoverTask(Task):
-    """Runs one random discovery lookup; only one is active at a time."""
-
-    __slots__ = ("results",)
-
-    def __init__(self, results: list | None = None):
-        self.results = results if results is not None else []
-
-    def do(self, srv) -> None:
-        # Lookups are spaced LOOKUP_INTERVAL apart so the loop does not spin. The wait ends
-        # early when the server quits, in which case no lookup is made.
-        if srv.last_lookup is not None:
-            delay = srv.last_lookup + LOOKUP_INTERVAL - _now()
-            if delay > 0 and srv.quit.wait(delay):
-                return
-        if srv.quit.is_set():
-            return
-        srv.last_lookup = _now()
-        target = NodeID(os.urandom(64))
-        self.results = srv.ntab.lookup(target) or []  # a table may answer None (geth: nil)
-
-    def __str__(self):
-        s = "discovery lookup"
-        if self.results:
-            s += " (%d results)" % len(self.results)
-        return s
-
-    def __repr__(self):
-        return "DiscoverTask(results=[%s])" % ", ".join(
-            "%s@%s" % (bytes(n.id)[:8].hex(), addr_str((n.ip, n.tcp))) for n in self.results)
-
-    def __eq__(self, other):
-        if not isinstance(other, DiscoverTask):
-            return NotImplemented
-        return self.results == other.results
-
-
-
-class WaitExpireTask(Task):
-    """Keeps the server loop ticking until the oldest dial history entry expires."""
-
-    __slots__ = ("duration",)
-
-    def __init__(self, duration: float):
-        self.duration = duration  # seconds
-
-    def do(self, srv) -> None:
-        srv.quit.wait(self.duration)  # time.Sleep in geth; returns at once when the server quits
-
-    def __str__(self):
-        return "wait for dial hist expire (%s)" % _fmt_duration(self.duration)
-
-    def __repr__(self):
-        return "WaitExpireTask(duration=%r)" % (self.duration,)
-
-    def __eq__(self, other):
-        if not isinstance(other, WaitExpireTask):
-            return NotImplemented
-        return self.duration == other.duration
-

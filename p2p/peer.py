@@ -28,7 +28,7 @@ from typing import Dict, List, Optional
 
 import rlp
 
-from p2p.dial import INBOUND_CONN, STATIC_DIALED_CONN, TRUSTED_CONN, ConnFlag
+from p2p.dial import inboundConn, staticDialedConn, trustedConn, ConnFlag
 from p2p.discover.node import NodeID
 from p2p.log import get_logger
 from p2p.message import Handoff, MsgEventer, MsgReadWriter, Msg, send_items
@@ -325,7 +325,7 @@ class Peer:
         return "Peer %s %s" % (bytes(self.rw.id)[:8].hex(), addr_str(self.remote_addr()))
 
     def inbound(self) -> bool:
-        return self.rw.flags & INBOUND_CONN != 0
+        return self.rw.flags & inboundConn != 0
 
     def run(self):
         """Run the peer until it ends; return ``(remote_requested, err)``."""
@@ -489,9 +489,9 @@ class Peer:
         info.network.local_address = addr_str(self.local_addr())
         info.network.remote_address = addr_str(self.remote_addr())
         flags = self.rw.flags
-        info.network.inbound = flags & INBOUND_CONN != 0
-        info.network.trusted = flags & TRUSTED_CONN != 0
-        info.network.static = flags & STATIC_DIALED_CONN != 0
+        info.network.inbound = flags & inboundConn != 0
+        info.network.trusted = flags & trustedConn != 0
+        info.network.static = flags & staticDialedConn != 0
         for proto in self.running.values():
             proto_info = "unknown"
             query = proto.protocol.peer_info

@@ -59,10 +59,10 @@ errServerStopped = ServerStoppedError("server stopped")
 # The connection flags live in dial.py (the dialer creates them); re-exported
 # here because geth declares them in server.go.
 ConnFlag = _dial.ConnFlag
-DYN_DIALED_CONN = dynDialedConn = ConnFlag.DYN_DIALED_CONN
-STATIC_DIALED_CONN = staticDialedConn = ConnFlag.STATIC_DIALED_CONN
-INBOUND_CONN = inboundConn = ConnFlag.INBOUND_CONN
-TRUSTED_CONN = trustedConn = ConnFlag.TRUSTED_CONN
+DYN_DIALED_CONN = dynDialedConn = ConnFlag.dynDialedConn
+STATIC_DIALED_CONN = staticDialedConn = ConnFlag.staticDialedConn
+INBOUND_CONN = inboundConn = ConnFlag.inboundConn
+TRUSTED_CONN = trustedConn = ConnFlag.trustedConn
 
 
 @dataclass

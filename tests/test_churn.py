@@ -142,7 +142,7 @@ def test_churn_server_dial_history_spaces_redials_of_dead_static_nodes(monkeypat
     from p2p.server import Config, Server
 
     expiry = 0.4
-    monkeypatch.setattr(dial, "DIAL_HISTORY_EXPIRATION", expiry)
+    monkeypatch.setattr(dial, "dialHistoryExpiration", expiry)
     alive = Server(Config(private_key=crypto.generate_key(), max_peers=5, no_discovery=True,
                           listen_addr="127.0.0.1:0", name="alive"))
     alive.start()

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from p2p import dial
 from p2p.dial import (
-    DYN_DIALED_CONN, STATIC_DIALED_CONN, INBOUND_CONN, TRUSTED_CONN, ConnFlag,
+    dynDialedConn, staticDialedConn, inboundConn, trustedConn, ConnFlag,
     DialError, DialHistory, DialTask, DiscoverTask, WaitExpireTask, TCPDialer,
     new_dial_state,
 )
@@ -114,11 +114,11 @@ def _n(i, ip=None):
 
 
 def _dyn(i):
-    return DialTask(DYN_DIALED_CONN, _n(i))
+    return DialTask(dynDialedConn, _n(i))
 
 
 def _static(i):
-    return DialTask(STATIC_DIALED_CONN, _n(i))
+    return DialTask(staticDialedConn, _n(i))
 
 
 def _peers(*spec):
@@ -131,12 +131,12 @@ def test_dial_state_dyn_dial():
         rounds=[
             # A lookup is started.
             round(
-                peers=_peers((STATIC_DIALED_CONN, 0), (DYN_DIALED_CONN, 1), (DYN_DIALED_CONN, 2)),
+                peers=_peers((staticDialedConn, 0), (dynDialedConn, 1), (dynDialedConn, 2)),
                 new=[DiscoverTask()],
             ),
             # Its results are dialed once it is done.
             round(
-                peers=_peers((STATIC_DIALED_CONN, 0), (DYN_DIALED_CONN, 1), (DYN_DIALED_CONN, 2)),
+                peers=_peers((staticDialedConn, 0), (dynDialedConn, 1), (dynDialedConn, 2)),
                 done=[DiscoverTask(results=[
                     _n(2),  # already connected: skipped
                     _n(3),
@@ -149,40 +149,40 @@ def test_dial_state_dyn_dial():
             ),
             # Two dials finish; peers plus running dials already fill the 5 slots.
             round(
-                peers=_peers((STATIC_DIALED_CONN, 0), (DYN_DIALED_CONN, 1), (DYN_DIALED_CONN, 2),
-                             (DYN_DIALED_CONN, 3), (DYN_DIALED_CONN, 4)),
+                peers=_peers((staticDialedConn, 0), (dynDialedConn, 1), (dynDialedConn, 2),
+                             (dynDialedConn, 3), (dynDialedConn, 4)),
                 done=[_dyn(3), _dyn(4)],
             ),
             # All slots are taken; only a wait for the history is scheduled.
             round(
-                peers=_peers((STATIC_DIALED_CONN, 0), (DYN_DIALED_CONN, 1), (DYN_DIALED_CONN, 2),
-                             (DYN_DIALED_CONN, 3), (DYN_DIALED_CONN, 4), (DYN_DIALED_CONN, 5)),
+                peers=_peers((staticDialedConn, 0), (dynDialedConn, 1), (dynDialedConn, 2),
+                             (dynDialedConn, 3), (dynDialedConn, 4), (dynDialedConn, 5)),
                 done=[_dyn(5)],
                 new=[WaitExpireTask(14.0)],
             ),
             # Peer 2 leaves; the buffered lookup results are used.
             round(
-                peers=_peers((STATIC_DIALED_CONN, 0), (DYN_DIALED_CONN, 1), (DYN_DIALED_CONN, 3),
-                             (DYN_DIALED_CONN, 4), (DYN_DIALED_CONN, 5)),
+                peers=_peers((staticDialedConn, 0), (dynDialedConn, 1), (dynDialedConn, 3),
+                             (dynDialedConn, 4), (dynDialedConn, 5)),
                 new=[_dyn(6)],
             ),
             # Peers 3 and 4 leave, dial 6 finishes: the last buffered result is dialed
             # and, as more are needed, a new lookup starts.
             round(
-                peers=_peers((STATIC_DIALED_CONN, 0), (DYN_DIALED_CONN, 1), (DYN_DIALED_CONN, 5)),
+                peers=_peers((staticDialedConn, 0), (dynDialedConn, 1), (dynDialedConn, 5)),
                 done=[_dyn(6)],
                 new=[_dyn(7), DiscoverTask()],
             ),
             # Peer 7 connects; still one slot short, but a lookup is already running.
             round(
-                peers=_peers((STATIC_DIALED_CONN, 0), (DYN_DIALED_CONN, 1), (DYN_DIALED_CONN, 5),
-                             (DYN_DIALED_CONN, 7)),
+                peers=_peers((staticDialedConn, 0), (dynDialedConn, 1), (dynDialedConn, 5),
+                             (dynDialedConn, 7)),
                 done=[_dyn(7)],
             ),
             # The lookup returns nothing: another one starts right away.
             round(
-                peers=_peers((STATIC_DIALED_CONN, 0), (DYN_DIALED_CONN, 1), (DYN_DIALED_CONN, 5),
-                             (DYN_DIALED_CONN, 7)),
+                peers=_peers((staticDialedConn, 0), (dynDialedConn, 1), (dynDialedConn, 5),
+                             (dynDialedConn, 7)),
                 done=[DiscoverTask()],
                 new=[DiscoverTask()],
             ),
@@ -212,7 +212,7 @@ def test_dial_state_dyn_dial_bootnode():
             round(done=[_dyn(3)], new=[_dyn(1), _dyn(4), _dyn(5)]),
             # A random node connects: no more bootnode dials.
             round(
-                peers=_peers((DYN_DIALED_CONN, 4)),
+                peers=_peers((dynDialedConn, 4)),
                 done=[_dyn(1), _dyn(4), _dyn(5)],
             ),
         ],
@@ -229,26 +229,26 @@ def test_dial_state_dyn_dial_from_table():
             round(new=[_dyn(1), _dyn(2), _dyn(3), _dyn(4), _dyn(5), DiscoverTask()]),
             # Nodes 1 and 2 connect; the lookup results are dialed.
             round(
-                peers=_peers((DYN_DIALED_CONN, 1), (DYN_DIALED_CONN, 2)),
+                peers=_peers((dynDialedConn, 1), (dynDialedConn, 2)),
                 done=[_dyn(1), _dyn(2), DiscoverTask(results=[_n(10), _n(11), _n(12)])],
                 new=[_dyn(10), _dyn(11), _dyn(12), DiscoverTask()],
             ),
             # 3, 4 and 5 fail; the lookup results connect.
             round(
-                peers=_peers((DYN_DIALED_CONN, 1), (DYN_DIALED_CONN, 2), (DYN_DIALED_CONN, 10),
-                             (DYN_DIALED_CONN, 11), (DYN_DIALED_CONN, 12)),
+                peers=_peers((dynDialedConn, 1), (dynDialedConn, 2), (dynDialedConn, 10),
+                             (dynDialedConn, 11), (dynDialedConn, 12)),
                 done=[_dyn(3), _dyn(4), _dyn(5), _dyn(10), _dyn(11), _dyn(12)],
             ),
             # Waiting for the history; the running lookup keeps the loop busy, so no wait task.
             round(
-                peers=_peers((DYN_DIALED_CONN, 1), (DYN_DIALED_CONN, 2), (DYN_DIALED_CONN, 10),
-                             (DYN_DIALED_CONN, 11), (DYN_DIALED_CONN, 12)),
+                peers=_peers((dynDialedConn, 1), (dynDialedConn, 2), (dynDialedConn, 10),
+                             (dynDialedConn, 11), (dynDialedConn, 12)),
             ),
             # 3 and 4 are not retried: only the first two random nodes are tried and
             # those are connected already.
             round(
-                peers=_peers((DYN_DIALED_CONN, 1), (DYN_DIALED_CONN, 2), (DYN_DIALED_CONN, 10),
-                             (DYN_DIALED_CONN, 11), (DYN_DIALED_CONN, 12)),
+                peers=_peers((dynDialedConn, 1), (dynDialedConn, 2), (dynDialedConn, 10),
+                             (dynDialedConn, 11), (dynDialedConn, 12)),
             ),
         ],
     ))
@@ -264,7 +264,7 @@ def test_dial_state_net_restrict():
     run_dial_test(dialtest(
         init=new_dial_state(None, None, table, 10, restrict),
         rounds=[
-            round(new=[DialTask(DYN_DIALED_CONN, table[4]), DiscoverTask()]),
+            round(new=[DialTask(dynDialedConn, table[4]), DiscoverTask()]),
         ],
     ))
 
@@ -276,29 +276,29 @@ def test_dial_state_static_dial():
         rounds=[
             # The static nodes that are not connected are dialed.
             round(
-                peers=_peers((DYN_DIALED_CONN, 1), (DYN_DIALED_CONN, 2)),
+                peers=_peers((dynDialedConn, 1), (dynDialedConn, 2)),
                 new=[_static(3), _static(4), _static(5)],
             ),
             # Every static node is connected or being dialed.
             round(
-                peers=_peers((DYN_DIALED_CONN, 1), (DYN_DIALED_CONN, 2), (STATIC_DIALED_CONN, 3)),
+                peers=_peers((dynDialedConn, 1), (dynDialedConn, 2), (staticDialedConn, 3)),
                 done=[_static(3)],
             ),
             # All connected: only a wait for the history.
             round(
-                peers=_peers((DYN_DIALED_CONN, 1), (DYN_DIALED_CONN, 2), (STATIC_DIALED_CONN, 3),
-                             (STATIC_DIALED_CONN, 4), (STATIC_DIALED_CONN, 5)),
+                peers=_peers((dynDialedConn, 1), (dynDialedConn, 2), (staticDialedConn, 3),
+                             (staticDialedConn, 4), (staticDialedConn, 5)),
                 done=[_static(4), _static(5)],
                 new=[WaitExpireTask(14.0)],
             ),
             # A round passes while the history expires; nothing new.
             round(
-                peers=_peers((DYN_DIALED_CONN, 1), (DYN_DIALED_CONN, 2), (STATIC_DIALED_CONN, 3),
-                             (STATIC_DIALED_CONN, 4), (STATIC_DIALED_CONN, 5)),
+                peers=_peers((dynDialedConn, 1), (dynDialedConn, 2), (staticDialedConn, 3),
+                             (staticDialedConn, 4), (staticDialedConn, 5)),
             ),
             # Dropped static nodes are redialed at once, however they were first connected.
             round(
-                peers=_peers((DYN_DIALED_CONN, 1), (STATIC_DIALED_CONN, 3), (STATIC_DIALED_CONN, 5)),
+                peers=_peers((dynDialedConn, 1), (staticDialedConn, 3), (staticDialedConn, 5)),
                 new=[_static(2), _static(4)],
             ),
         ],
@@ -312,7 +312,7 @@ def test_dial_static_after_reset():
         round(peers=[], new=[_static(1), _static(2)]),
         # Both connect: nothing to dial, wait for the history.
         round(
-            peers=_peers((STATIC_DIALED_CONN, 1), (STATIC_DIALED_CONN, 2)),
+            peers=_peers((staticDialedConn, 1), (staticDialedConn, 2)),
             done=[_static(1), _static(2)],
             new=[WaitExpireTask(30.0)],
         ),
@@ -335,20 +335,20 @@ def test_dial_state_cache():
             round(peers=[], new=[_static(1), _static(2), _static(3)]),
             # Every static node is connected or being dialed.
             round(
-                peers=_peers((STATIC_DIALED_CONN, 1), (STATIC_DIALED_CONN, 2)),
+                peers=_peers((staticDialedConn, 1), (staticDialedConn, 2)),
                 done=[_static(1), _static(2)],
             ),
             # Node 3's dial is done; a task waits for its history entry to expire.
             round(
-                peers=_peers((DYN_DIALED_CONN, 1), (DYN_DIALED_CONN, 2)),
+                peers=_peers((dynDialedConn, 1), (dynDialedConn, 2)),
                 done=[_static(3)],
                 new=[WaitExpireTask(14.0)],
             ),
             # Still within node 3's history window.
-            round(peers=_peers((DYN_DIALED_CONN, 1), (DYN_DIALED_CONN, 2))),
+            round(peers=_peers((dynDialedConn, 1), (dynDialedConn, 2))),
             # Expired: node 3 is dialed again.
             round(
-                peers=_peers((DYN_DIALED_CONN, 1), (DYN_DIALED_CONN, 2)),
+                peers=_peers((dynDialedConn, 1), (dynDialedConn, 2)),
                 new=[_static(3)],
             ),
         ],
@@ -380,7 +380,7 @@ def test_dial_resolve():
     dest = new_node(uint_id(1), None, 0, 0)
     state.add_static(dest)
     tasks = state.new_tasks(0, None, 0.0)
-    assert tasks == [DialTask(STATIC_DIALED_CONN, dest)], "expected dial task, got %r" % (tasks,)
+    assert tasks == [DialTask(staticDialedConn, dest)], "expected dial task, got %r" % (tasks,)
 
     # Running it resolves the ID exactly once (the dial itself fails: deadline passed).
     srv = _FakeServer(ntab=table, dialer=TCPDialer(deadline=dial._now() - 5 * 60))
@@ -443,23 +443,23 @@ def test_same_tasks_compares_contents():
     assert not sametasks([DiscoverTask(results=[_n(1)])], [DiscoverTask()])
     assert not sametasks([WaitExpireTask(14.0)], [WaitExpireTask(30.0)])
     assert not sametasks([_dyn(1)], [_dyn(1), _dyn(1)])
-    assert DialTask(DYN_DIALED_CONN, _n(1), resolve_delay=60.0) != _dyn(1)
+    assert DialTask(dynDialedConn, _n(1), resolve_delay=60.0) != _dyn(1)
 
 
 def test_conn_flag_string():
-    assert str(DYN_DIALED_CONN) == "dyndial"
-    assert str(STATIC_DIALED_CONN | TRUSTED_CONN) == "trusted-staticdial"
-    assert str(INBOUND_CONN | TRUSTED_CONN) == "trusted-inbound"
+    assert str(dynDialedConn) == "dyndial"
+    assert str(staticDialedConn | trustedConn) == "trusted-staticdial"
+    assert str(inboundConn | trustedConn) == "trusted-inbound"
     assert "%s" % ConnFlag(0) == ""
-    assert [int(f) for f in (DYN_DIALED_CONN, STATIC_DIALED_CONN, INBOUND_CONN, TRUSTED_CONN)] == [1, 2, 4, 8]
+    assert [int(f) for f in (dynDialedConn, staticDialedConn, inboundConn, trustedConn)] == [1, 2, 4, 8]
 
 
 def test_task_strings():
-    t = DialTask(STATIC_DIALED_CONN, new_node(uint_id(7), "127.0.0.1", 30301, 30303))
+    t = DialTask(staticDialedConn, new_node(uint_id(7), "127.0.0.1", 30301, 30303))
     assert str(t) == "staticdial 00000007%s 127.0.0.1:30303" % ("00" * 4)
-    t6 = DialTask(DYN_DIALED_CONN, new_node(uint_id(7), "::1", 1, 2))
+    t6 = DialTask(dynDialedConn, new_node(uint_id(7), "::1", 1, 2))
     assert str(t6).endswith(" [::1]:2")
-    assert str(DialTask(DYN_DIALED_CONN, _n(1))).endswith(" <nil>:0")
+    assert str(DialTask(dynDialedConn, _n(1))).endswith(" <nil>:0")
     assert str(DiscoverTask()) == "discovery lookup"
     assert str(DiscoverTask(results=[_n(1), _n(2)])) == "discovery lookup (2 results)"
     assert str(WaitExpireTask(14.0)) == "wait for dial hist expire (14s)"
@@ -527,16 +527,16 @@ def test_check_dial_errors():
     restrict = Netlist()
     restrict.add("127.0.0.0/24")
     s = new_dial_state(None, None, table(), 4, restrict)
-    peers = {uint_id(1): _Peer(DYN_DIALED_CONN, uint_id(1))}
-    s.dialing[uint_id(2)] = DYN_DIALED_CONN
+    peers = {uint_id(1): _Peer(dynDialedConn, uint_id(1))}
+    s.dialing[uint_id(2)] = dynDialedConn
     s.hist.add(uint_id(3), 100.0)
-    assert s.check_dial(new_node(uint_id(1), "127.0.0.1", 0, 1), peers) is dial.err_already_connected
-    assert s.check_dial(new_node(uint_id(2), "127.0.0.2", 0, 1), peers) is dial.err_already_dialing
-    assert s.check_dial(new_node(uint_id(3), "127.0.0.3", 0, 1), peers) is dial.err_recently_dialed
-    assert s.check_dial(self_node, peers) is dial.err_self
-    assert s.check_dial(new_node(uint_id(4), "127.0.1.4", 0, 1), peers) is dial.err_not_whitelisted
+    assert s.check_dial(new_node(uint_id(1), "127.0.0.1", 0, 1), peers) is dial.errAlreadyConnected
+    assert s.check_dial(new_node(uint_id(2), "127.0.0.2", 0, 1), peers) is dial.errAlreadyDialing
+    assert s.check_dial(new_node(uint_id(3), "127.0.0.3", 0, 1), peers) is dial.errRecentlyDialed
+    assert s.check_dial(self_node, peers) is dial.errSelf
+    assert s.check_dial(new_node(uint_id(4), "127.0.1.4", 0, 1), peers) is dial.errNotWhitelisted
     assert s.check_dial(new_node(uint_id(5), "127.0.0.5", 0, 1), peers) is None
-    assert str(dial.err_not_whitelisted) == "not contained in netrestrict whitelist"
+    assert str(dial.errNotWhitelisted) == "not contained in netrestrict whitelist"
 
 
 def test_static_candidates_removed_when_self_or_not_whitelisted():
@@ -551,9 +551,9 @@ def test_static_candidates_removed_when_self_or_not_whitelisted():
     ok = new_node(uint_id(1), "127.0.0.1", 1, 1)
     outside = new_node(uint_id(2), "127.0.1.2", 1, 1)
     s = new_dial_state([ok, outside, self_node], None, table(), 0, restrict)
-    assert sametasks(s.new_tasks(0, {}, 0.0), [DialTask(STATIC_DIALED_CONN, ok)])
+    assert sametasks(s.new_tasks(0, {}, 0.0), [DialTask(staticDialedConn, ok)])
     assert list(s.static) == [ok.id]
-    assert s.dialing == {ok.id: STATIC_DIALED_CONN}
+    assert s.dialing == {ok.id: staticDialedConn}
 
 
 def test_new_tasks_does_not_dial_itself_from_lookup():
@@ -587,12 +587,12 @@ def test_dial_task_static_redial_after_resolve(monkeypatch):
             return "fd-%d" % dest.tcp
 
     srv = _FakeServer(ntab=table, dialer=D())
-    t = DialTask(STATIC_DIALED_CONN, old)
+    t = DialTask(staticDialedConn, old)
     t.do(srv)
     assert dialed == [old, moved]
     assert table.resolve_calls == [old.id]
-    assert srv.setup_calls == [("fd-2222", STATIC_DIALED_CONN, moved)]
-    assert t.dest is moved and t.last_resolved == 1000.0 and t.resolve_delay == dial.INITIAL_RESOLVE_DELAY
+    assert srv.setup_calls == [("fd-2222", staticDialedConn, moved)]
+    assert t.dest is moved and t.last_resolved == 1000.0 and t.resolve_delay == dial.initialResolveDelay
 
 
 def test_dial_task_dynamic_failure_does_not_resolve():
@@ -600,7 +600,7 @@ def test_dial_task_dynamic_failure_does_not_resolve():
     dialed = []
     srv = _FakeServer(ntab=table, dialer=_fail_dialer(dialed))
     node = new_node(uint_id(1), "127.0.0.1", 1, 1)
-    DialTask(DYN_DIALED_CONN, node).do(srv)
+    DialTask(dynDialedConn, node).do(srv)
     assert dialed == [node] and table.resolve_calls == [] and srv.setup_calls == []
 
 
@@ -614,7 +614,7 @@ def test_dial_task_setup_error_is_not_a_dial_error():
 
     srv = _FakeServer(ntab=table, dialer=D(), setup_conn=lambda fd, flags, dest: setup_err)
     node = new_node(uint_id(1), "127.0.0.1", 1, 1)
-    t = DialTask(STATIC_DIALED_CONN, node)
+    t = DialTask(staticDialedConn, node)
     assert t.dial(srv, node) is setup_err
     t.do(srv)
     assert table.resolve_calls == []  # only a failed connect triggers a resolve
@@ -639,10 +639,10 @@ def test_dial_task_meters_outbound_connection(monkeypatch):
 
     srv = _FakeServer(dialer=D())
     node = new_node(uint_id(1), "127.0.0.1", 1, 1)
-    assert DialTask(DYN_DIALED_CONN, node).dial(srv, node) is None
+    assert DialTask(dynDialedConn, node).dial(srv, node) is None
     (fd, flags, dest), = srv.setup_calls
     assert isinstance(fd, metrics.MeteredConn) and fd.conn == "fd"
-    assert flags == DYN_DIALED_CONN and dest is node
+    assert flags == dynDialedConn and dest is node
     assert metrics.egressConnectMeter.count() == before + 1
 
 
@@ -651,7 +651,7 @@ def test_dial_task_resolve_backoff(monkeypatch):
     monkeypatch.setattr(dial, "_now", lambda: clock[0])
     table = resolve_mock(answer=None)
     srv = _FakeServer(ntab=table)
-    t = DialTask(STATIC_DIALED_CONN, _n(1))
+    t = DialTask(staticDialedConn, _n(1))
 
     assert not t.resolve(srv)  # first attempt always queries
     assert len(table.resolve_calls) == 1 and t.resolve_delay == 120.0
@@ -670,16 +670,16 @@ def test_dial_task_resolve_backoff(monkeypatch):
     table.answer = found
     clock[0] += 3600.0
     assert t.resolve(srv)
-    assert t.dest is found and t.resolve_delay == dial.INITIAL_RESOLVE_DELAY
+    assert t.dest is found and t.resolve_delay == dial.initialResolveDelay
 
     # Without discovery nothing is resolved.
-    assert not DialTask(STATIC_DIALED_CONN, _n(2)).resolve(_FakeServer(ntab=None))
+    assert not DialTask(staticDialedConn, _n(2)).resolve(_FakeServer(ntab=None))
 
 
 def test_dial_task_incomplete_without_discovery_does_not_dial():
     dialed = []
     srv = _FakeServer(ntab=None, dialer=_fail_dialer(dialed))
-    DialTask(STATIC_DIALED_CONN, _n(1)).do(srv)
+    DialTask(staticDialedConn, _n(1)).do(srv)
     assert dialed == []
 
 
@@ -734,7 +734,9 @@ def test_tcp_dialer_errors():
         TCPDialer(deadline=dial._now() - 1).dial(new_node(uint_id(1), "127.0.0.1", 0, port))
     with pytest.raises(OSError):
         TCPDialer().dial(_n(1))  # no IP
-    assert TCPDialer().timeout == dial.DEFAULT_DIAL_TIMEOUT == 15.0
+    assert TCPDialer().timeout is None  # a zero net.Dialer: no bound; the server passes its own
+    from p2p import server
+    assert server.defaultDialTimeout == 15.0  # what the server's default TCPDialer gets
 
 
 def _run_in_thread(fn):
@@ -759,7 +761,7 @@ def test_discover_task_wait_ends_on_quit():
     calls = []
     table.lookup = lambda target: calls.append(target) or []
     srv = _FakeServer(ntab=table)
-    srv.last_lookup = dial._now()  # the next lookup is LOOKUP_INTERVAL away
+    srv.last_lookup = dial._now()  # the next lookup is lookupInterval away
     t = DiscoverTask()
     th, done, errors = _run_in_thread(lambda: t.do(srv))
     srv.quit.set()
@@ -783,7 +785,7 @@ def test_discover_task_runs_lookup(monkeypatch):
     t.do(srv)  # first lookup: no wait
     assert t.results == found and srv.last_lookup == 500.0
     assert len(targets) == 1 and isinstance(targets[0], NodeID) and len(targets[0]) == 64
-    srv.last_lookup = 500.0 - dial.LOOKUP_INTERVAL  # the interval has just passed: no wait
+    srv.last_lookup = 500.0 - dial.lookupInterval  # the interval has just passed: no wait
     t2 = DiscoverTask()
     t2.do(srv)
     assert t2.results == found and len(targets) == 2 and targets[0] != targets[1]

@@ -69,8 +69,8 @@ def _connected(n, edges):
 
 
 def test_network_ten_servers(monkeypatch):
-    # Discovery lookups are spaced by dial.LOOKUP_INTERVAL; shorten it for the test.
-    monkeypatch.setattr(dial, "LOOKUP_INTERVAL", 0.2)
+    # Discovery lookups are spaced by dial.lookupInterval; shorten it for the test.
+    monkeypatch.setattr(dial, "lookupInterval", 0.2)
     fds_before = _fd_count()
     threads_before = set(threading.enumerate())
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import rlp
 
-from p2p.dial import INBOUND_CONN, STATIC_DIALED_CONN, TRUSTED_CONN, ConnFlag
+from p2p.dial import inboundConn, staticDialedConn, trustedConn, ConnFlag
 from p2p.discover.node import NodeID
 from p2p.event import Feed
 from p2p.message import ErrPipeClosed, Msg, expect_msg, msg_pipe, send, send_items
@@ -528,7 +528,7 @@ def test_peer_msg_events(test_peer):
 def test_peer_info_and_flags(test_peer):
     proto = Protocol(name="a", version=2, length=1, run=lambda p, rw: rw.read_msg(), peer_info=lambda id: {"x": 1})
     tp = test_peer([proto, Protocol(name="b", length=1, run=lambda p, rw: rw.read_msg())],
-                   flags=INBOUND_CONN | TRUSTED_CONN)
+                   flags=inboundConn | trustedConn)
     p = tp.peer
     assert p.inbound()
     info = p.info()
@@ -546,7 +546,7 @@ def test_peer_info_and_flags(test_peer):
 
 
 def test_peer_info_handshake_pending():
-    p = new_peer(PipeConn(None, caps=[Cap("a", 1)], flags=STATIC_DIALED_CONN),
+    p = new_peer(PipeConn(None, caps=[Cap("a", 1)], flags=staticDialedConn),
                  [Protocol(name="a", version=1, length=1, peer_info=lambda id: None)])
     info = p.info()
     assert info.protocols == {"a": "handshake"}
