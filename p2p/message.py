@@ -14,8 +14,11 @@ frame writer) get the bytes without a copy.
 from __future__ import annotations
 
 import abc
+import dataclasses
+import enum
 import io
 import threading
+from typing import Optional
 
 import rlp
 
@@ -276,13 +279,68 @@ def expect_msg(r: MsgReader, code: int, content) -> None:
         raise ValueError("message payload mismatch:\ngot:  %s\nwant: %s" % (actual.hex(), content_enc.hex()))
 
 
+# geth declares PeerEvent in peer.go; it lives here, beside the MsgEventer that posts
+# it, so that this module need not import peer.py (which imports this one).
+class PeerEventType(str, enum.Enum):
+    """Kinds of peer events the server posts on its peer feed."""
+
+    PeerEventTypeAdd = "add"
+    PeerEventTypeDrop = "drop"
+    PeerEventTypeMsgSend = "msgsend"
+    PeerEventTypeMsgRecv = "msgrecv"
+
+    def __str__(self):
+        return self.value
+
+
+PeerEventTypeAdd = PeerEventType.PeerEventTypeAdd
+PeerEventTypeDrop = PeerEventType.PeerEventTypeDrop
+PeerEventTypeMsgSend = PeerEventType.PeerEventTypeMsgSend
+PeerEventTypeMsgRecv = PeerEventType.PeerEventTypeMsgRecv
+
+
+@dataclasses.dataclass
+class PeerEvent:
+    """A peer was added or dropped, or a message was sent to / received from it."""
+
+    type: PeerEventType
+    peer: object = None
+    error: str = ""
+    protocol: str = ""
+    msg_code: Optional[int] = None
+    msg_size: Optional[int] = None
+
+    def to_dict(self) -> dict:
+        """The event with geth's JSON field names (empty optional fields left out)."""
+        d = {"type": str(self.type), "peer": _id_str(self.peer)}
+        if self.error:
+            d["error"] = self.error
+        if self.protocol:
+            d["protocol"] = self.protocol
+        if self.msg_code is not None:
+            d["msg_code"] = self.msg_code
+        if self.msg_size is not None:
+            d["msg_size"] = self.msg_size
+        return d
+
+
+def _id_str(nid) -> str:
+    if nid is None:
+        return ""
+    if type(nid) is bytes or type(nid) is bytearray:
+        return nid.hex()
+    return str(nid)
+
+
+# The constructor comes before the class, as newMsgEventer before msgEventer's methods in geth.
+def new_msg_eventer(rw: MsgReadWriter, feed, peer_id, proto: str) -> MsgEventer:
+    return MsgEventer(rw, feed, peer_id, proto)
+
+
 class MsgEventer(MsgReadWriter):
     """Wraps a MsgReadWriter and posts a PeerEvent on ``feed`` for each message."""
 
     def __init__(self, rw: MsgReadWriter, feed, peer_id, proto: str):
-        from p2p import peer  # peer.py imports this module
-
-        self._peer_mod = peer
         self.rw = rw
         self.feed = feed
         self.peer_id = peer_id
@@ -291,9 +349,8 @@ class MsgEventer(MsgReadWriter):
     def read_msg(self) -> Msg:
         """Read from the wrapped rw and post a "msgrecv" event."""
         msg = self.rw.read_msg()
-        peer = self._peer_mod
-        self.feed.send(peer.PeerEvent(
-            type=peer.PeerEventTypeMsgRecv, peer=self.peer_id, protocol=self.protocol,
+        self.feed.send(PeerEvent(
+            type=PeerEventTypeMsgRecv, peer=self.peer_id, protocol=self.protocol,
             msg_code=msg.code, msg_size=msg.size,
         ))
         return msg
@@ -301,9 +358,8 @@ class MsgEventer(MsgReadWriter):
     def write_msg(self, msg: Msg) -> None:
         """Write to the wrapped rw and post a "msgsend" event."""
         self.rw.write_msg(msg)
-        peer = self._peer_mod
-        self.feed.send(peer.PeerEvent(
-            type=peer.PeerEventTypeMsgSend, peer=self.peer_id, protocol=self.protocol,
+        self.feed.send(PeerEvent(
+            type=PeerEventTypeMsgSend, peer=self.peer_id, protocol=self.protocol,
             msg_code=msg.code, msg_size=msg.size,
         ))
 
@@ -312,7 +368,3 @@ class MsgEventer(MsgReadWriter):
         close = getattr(self.rw, "close", None)
         if close is not None:
             close()
-
-
-def new_msg_eventer(rw: MsgReadWriter, feed, peer_id, proto: str) -> MsgEventer:
-    return MsgEventer(rw, feed, peer_id, proto)

@@ -20,7 +20,6 @@ Errors are exceptions: ``run()`` returns ``(remote_requested, err)`` where
 from __future__ import annotations
 
 import dataclasses
-import enum
 import queue
 import threading
 import time
@@ -31,7 +30,11 @@ import rlp
 from p2p.dial import inboundConn, staticDialedConn, trustedConn, ConnFlag
 from p2p.discover.node import NodeID
 from p2p.log import get_logger
-from p2p.message import Handoff, MsgEventer, MsgReadWriter, Msg, send_items
+# PeerEvent and its types (peer.go) live in message.py, which posts them, so that
+# message.py need not import this module.
+from p2p.message import (Handoff, MsgEventer, MsgReadWriter, Msg, PeerEvent, PeerEventType,  # noqa: F401
+                         PeerEventTypeAdd, PeerEventTypeDrop, PeerEventTypeMsgRecv, PeerEventTypeMsgSend,
+                         _id_str, send_items)
 from p2p.netutil import addr_str
 from p2p.peer_error import (
     DiscNetworkError,
@@ -151,57 +154,6 @@ class ProtoHandshake:
     def __repr__(self):
         return "ProtoHandshake(version=%d, name=%r, caps=%s, listen_port=%d, id=%s)" % (
             self.version, self.name, [str(c) for c in self.caps], self.listen_port, bytes(self.id)[:8].hex())
-
-
-class PeerEventType(str, enum.Enum):
-    """Kinds of peer events the server posts on its peer feed."""
-
-    PeerEventTypeAdd = "add"
-    PeerEventTypeDrop = "drop"
-    PeerEventTypeMsgSend = "msgsend"
-    PeerEventTypeMsgRecv = "msgrecv"
-
-    def __str__(self):
-        return self.value
-
-
-PeerEventTypeAdd = PeerEventType.PeerEventTypeAdd
-PeerEventTypeDrop = PeerEventType.PeerEventTypeDrop
-PeerEventTypeMsgSend = PeerEventType.PeerEventTypeMsgSend
-PeerEventTypeMsgRecv = PeerEventType.PeerEventTypeMsgRecv
-
-
-@dataclasses.dataclass
-class PeerEvent:
-    """A peer was added or dropped, or a message was sent to / received from it."""
-
-    type: PeerEventType
-    peer: object = None
-    error: str = ""
-    protocol: str = ""
-    msg_code: Optional[int] = None
-    msg_size: Optional[int] = None
-
-    def to_dict(self) -> dict:
-        """The event with geth's JSON field names (empty optional fields left out)."""
-        d = {"type": str(self.type), "peer": _id_str(self.peer)}
-        if self.error:
-            d["error"] = self.error
-        if self.protocol:
-            d["protocol"] = self.protocol
-        if self.msg_code is not None:
-            d["msg_code"] = self.msg_code
-        if self.msg_size is not None:
-            d["msg_size"] = self.msg_size
-        return d
-
-
-def _id_str(nid) -> str:
-    if nid is None:
-        return ""
-    if type(nid) is bytes or type(nid) is bytearray:
-        return nid.hex()
-    return str(nid)
 
 
 class _ClosedSignal:

@@ -31,17 +31,6 @@ def join_all(threads):
 # feed_test.go
 
 
-def check_panic(want, fn):
-    """Run fn; it must raise an exception equal to ``want`` (geth's recover check)."""
-    try:
-        fn()
-    except Exception as e:  # noqa: BLE001 - compared below
-        assert type(e) is type(want) and (e == want or str(e) == str(want)), \
-            "raised with wrong error: got %r, want %r" % (e, want)
-        return
-    pytest.fail("didn't raise")
-
-
 def test_feed_panics():
     f = Feed()
     f.send(2)
@@ -67,6 +56,17 @@ def test_feed_panics():
     f = Feed()
     check_panic(ErrBadChannel(), lambda: f.subscribe(0))
     check_panic(ErrBadChannel(), lambda: f.subscribe([]))  # no put(): not a sendable channel
+
+
+def check_panic(want, fn):
+    """Run fn; it must raise an exception equal to ``want`` (geth's recover check)."""
+    try:
+        fn()
+    except Exception as e:  # noqa: BLE001 - compared below
+        assert type(e) is type(want) and (e == want or str(e) == str(want)), \
+            "raised with wrong error: got %r, want %r" % (e, want)
+        return
+    pytest.fail("didn't raise")
 
 
 def test_feed():

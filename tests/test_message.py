@@ -84,26 +84,26 @@ def test_msg_pipe_concurrent_close():
 
 
 def test_eof_signal():
-    # empty reader
+    # Nothing to read: the first read signals at once.
     eof = threading.Event()
     sig = EofSignal(io.BytesIO(b""), 0, eof)
     assert sig.read(10) == b""
     assert eof.is_set(), "EOF not signaled"
 
-    # count before error
+    # The count is reached while the reader still has data: signalled.
     eof = threading.Event()
     sig = EofSignal(io.BytesIO(b"aaaaaaaa"), 4, eof)
     assert sig.read(10) == b"aaaa"
     assert eof.is_set(), "EOF not signaled"
 
-    # error before count
+    # The reader runs dry before the count: signalled at the short read.
     eof = threading.Event()
     sig = EofSignal(io.BytesIO(b"aaaa"), 999, eof)
     assert sig.read(10) == b"aaaa"
     assert sig.read(10) == b""
     assert eof.is_set(), "EOF not signaled"
 
-    # no signal if neither occurs
+    # Neither the count reached nor the reader dry: no signal yet.
     eof = threading.Event()
     sig = EofSignal(io.BytesIO(b"a" * 21), 999, eof)
     assert sig.read(10) == b"a" * 10

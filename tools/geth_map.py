@@ -20,7 +20,8 @@ are not. Rows out of order on purpose are listed, with the reason, in
 ``tools/geth_order_reasons.tsv`` or ``tools/geth_order_reasons.d/<package>.tsv``
 (same columns as the map's reasons); they are left out of the comparison.
 ``--order`` prints the share per module and the unexcused rows out of order
-(exit 1 if there are any); the test suite requires none.
+(exit 1 if there are any) and the reasons that excuse nothing any more
+(``--prune-stale`` deletes those); the test suite requires no unexcused row.
 """
 
 from __future__ import annotations
@@ -157,7 +158,9 @@ class PyIndex:
                     return "%s.%s" % (cname, m), line
             return None
         s = snake(name)
-        for c in (s, "_" + s):
+        # An unexported Go name whose exported sibling has the same snake_case name
+        # (toECDSA beside ToECDSA) is the private Python function.
+        for c in (("_" + s, s) if name[:1].islower() else (s, "_" + s)):
             if c in self.functions:
                 return c, self.functions[c]
         for f, line in self.functions.items():
@@ -419,8 +422,22 @@ def main(argv=None):
     ap.add_argument("--check", action="store_true", help="list Go names with neither twin nor reason")
     ap.add_argument("--order", action="store_true",
                     help="print the share of twins in Go's order per module and the rows out of order")
+    ap.add_argument("--prune-stale", action="store_true",
+                    help="delete the order reasons that excuse nothing out of order any more")
     args = ap.parse_args(argv)
     result = build()
+    if args.prune_stale:
+        stale = {(f, q) for f, q, _ in stale_order_reasons(result)}
+        for path in _list_files(ORDER_REASONS, ORDER_REASONS_DIR):
+            with open(path, encoding="utf-8") as fh:
+                lines = fh.readlines()
+            keep = [ln for ln in lines if ln.startswith("#") or not ln.strip()
+                    or tuple(ln.rstrip("\n").split("\t", 2)[:2]) not in stale]
+            if len(keep) != len(lines):
+                with open(path, "w", encoding="utf-8") as fh:
+                    fh.writelines(keep)
+                print("%s: %d stale rows deleted" % (os.path.relpath(path, ROOT), len(lines) - len(keep)))
+        return 0
     if args.order:
         order = go_order(result)
         raw = {m.go_file: m for m in go_order(result, reasons=[])}

@@ -179,6 +179,13 @@ class PublicKey(crypto.PublicKey):
         return "ecies.PublicKey(%s)" % self.raw.hex()
 
 
+def import_ecdsa_public(pub: crypto.PublicKey) -> PublicKey:
+    """An ECIES public key for a :mod:`p2p.crypto` public key."""
+    if pub is None:
+        raise ErrImport()
+    return PublicKey(pub.raw, params_from_curve(DEFAULT_CURVE))
+
+
 class PrivateKey(crypto.PrivateKey):
     """An ECIES private key; ``public_key`` is an ecies :class:`PublicKey`."""
 
@@ -204,13 +211,6 @@ class PrivateKey(crypto.PrivateKey):
 
     def __repr__(self):
         return "ecies.PrivateKey(<secret>, pub=%s...)" % self.public_key.raw[:8].hex()
-
-
-def import_ecdsa_public(pub: crypto.PublicKey) -> PublicKey:
-    """An ECIES public key for a :mod:`p2p.crypto` public key."""
-    if pub is None:
-        raise ErrImport()
-    return PublicKey(pub.raw, params_from_curve(DEFAULT_CURVE))
 
 
 def import_ecdsa(prv: crypto.PrivateKey) -> PrivateKey:

@@ -11,14 +11,6 @@ TEST_ADDR_HEX = "970e8128ab834e8eac17ab8e3812f010678cf791"
 TEST_PRIV_HEX = "289c2857d4598e37fb9647507e47a309d6133539bf21a8b9cb6df88fd5232032"
 
 
-def check_hash(name, f, msg, exp):
-    assert f(msg) == exp, "hash %s mismatch" % name
-
-
-def check_addr(addr0: bytes, addr1: bytes):
-    assert addr0 == addr1, "address mismatch: want: %s have: %s" % (addr0.hex(), addr1.hex())
-
-
 def test_keccak256_hash():
     msg = b"abc"
     exp = bytes.fromhex("4e03657aea45a94fc7d47ba826c8d667c0d1e6e33a64a036ec44f58fa12d6c45")
@@ -159,6 +151,14 @@ def test_validate_signature_values():
     # homestead additionally rejects high s
     assert crypto.validate_signature_values(0, one, crypto.SECP256K1_HALF_N, True)
     assert not crypto.validate_signature_values(0, one, crypto.SECP256K1_HALF_N + 1, True)
+
+
+def check_hash(name, f, msg, exp):
+    assert f(msg) == exp, "hash %s mismatch" % name
+
+
+def check_addr(addr0: bytes, addr1: bytes):
+    assert addr0 == addr1, "address mismatch: want: %s have: %s" % (addr0.hex(), addr1.hex())
 
 
 # TestPythonIntegration only logs signatures for a manual comparison with a

@@ -16,10 +16,6 @@ from p2p.crypto import ecies
 TESTDATA = os.path.join(os.path.dirname(os.path.dirname(__file__)), "testdata", "rlpx_handshake.json")
 
 
-def hex_key(prv: str) -> ecies.PrivateKey:
-    return ecies.import_ecdsa(crypto.hex_to_ecdsa(prv))
-
-
 class DeterministicRand:
     """A repeatable entropy source: SHA-256 in counter mode over a seed."""
 
@@ -41,6 +37,14 @@ class DeterministicRand:
 # ecies_test.go's init parses a -dump flag that no test uses; nothing to port.
 
 
+def test_kdf():
+    k = ecies.concat_kdf(hashlib.sha256, b"Hello, world", None, 64)
+    assert len(k) == 64
+    # The first block is SHA-256(counter=1 || z), the second uses counter=2.
+    assert k[:32] == hashlib.sha256(b"\x00\x00\x00\x01Hello, world").digest()
+    assert k[32:] == hashlib.sha256(b"\x00\x00\x00\x02Hello, world").digest()
+
+
 def cmp_params(p1, p2) -> bool:
     """Same hash, key length and block size (AES is the only cipher)."""
     return p1.hash_algo == p2.hash_algo and p1.key_len == p2.key_len and p1.block_size == p2.block_size
@@ -58,14 +62,6 @@ def cmp_private(prv1, prv2) -> bool:
     if prv1 is None or prv2 is None:
         return False
     return prv1.d == prv2.d and cmp_public(prv1.public_key, prv2.public_key)
-
-
-def test_kdf():
-    k = ecies.concat_kdf(hashlib.sha256, b"Hello, world", None, 64)
-    assert len(k) == 64
-    # The first block is SHA-256(counter=1 || z), the second uses counter=2.
-    assert k[:32] == hashlib.sha256(b"\x00\x00\x00\x01Hello, world").digest()
-    assert k[32:] == hashlib.sha256(b"\x00\x00\x00\x02Hello, world").digest()
 
 
 def test_shared_key(crypto_backend):
@@ -175,6 +171,10 @@ def test_shared_key_static(crypto_backend):
     sk2 = prv2.generate_shared(prv1.public_key, sk_len, sk_len)
     assert sk1 == sk2
     assert sk1 == bytes.fromhex("167ccc13ac5e8a26b131c3446030c60fbfac6aa8e31149d0869f93626a4cdf62")
+
+
+def hex_key(prv: str) -> ecies.PrivateKey:
+    return ecies.import_ecdsa(crypto.hex_to_ecdsa(prv))
 
 
 # The Benchmark* functions of ecies_test.go (P256 key generation, shared keys)
