@@ -11,7 +11,7 @@ blocking things the package needs, so a test can swap them all at once:
 - ``now()``: an ``AbsTime`` (int nanoseconds);
 - ``queue()``: a FIFO with ``put(item)`` and ``get(timeout=seconds)`` raising
   ``queue.Empty`` (a Go channel);
-- ``event()``: ``set``/``is_set``/``wait(timeout)`` (a closed channel);
+- ``event()``: ``set``/``is_set``/``wait(timeout)``/``on_set(callback)`` (a closed channel);
 - ``go(fn, name)``: start a thread (a goroutine) and return it;
 - ``sleep(seconds)``.
 
@@ -44,6 +44,30 @@ Minute = 60 * Second
 Hour = 60 * Minute
 
 
+class Event(threading.Event):
+    """threading.Event that can also call back when set (to wait on two things at once)."""
+
+    def __init__(self):
+        super().__init__()
+        self._cb_lock = threading.Lock()
+        self._cbs = []
+
+    def set(self) -> None:
+        with self._cb_lock:
+            super().set()
+            cbs, self._cbs = self._cbs, []
+        for cb in cbs:
+            cb()
+
+    def on_set(self, cb) -> None:
+        """Call ``cb()`` once when the event is set (at once if it is)."""
+        with self._cb_lock:
+            if not self.is_set():
+                self._cbs.append(cb)
+                return
+        cb()
+
+
 class SystemClock:
     """The real clock: ``time.monotonic_ns`` and the standard library."""
 
@@ -54,7 +78,7 @@ class SystemClock:
         return queue.Queue()
 
     def event(self):
-        return threading.Event()
+        return Event()
 
     def go(self, fn, name: str, args=()):
         t = threading.Thread(target=fn, args=args, name=name, daemon=True)
@@ -241,12 +265,25 @@ class _SimEvent:
         self._clock = clock
         self._set = False
         self._waiters = collections.deque()
+        self._cbs = []
 
     def set(self) -> None:
         with self._clock._lock:
+            if self._set:
+                return
             self._set = True
             while self._waiters:
                 self._clock._wake(self._waiters.popleft())
+            cbs, self._cbs = self._cbs, []
+        for cb in cbs:
+            cb()
+
+    def on_set(self, cb) -> None:
+        with self._clock._lock:
+            if not self._set:
+                self._cbs.append(cb)
+                return
+        cb()
 
     def is_set(self) -> bool:
         with self._clock._lock:

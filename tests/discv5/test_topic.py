@@ -1,0 +1,155 @@
+"""Twins of geth's p2p/discv5/topic_test.go, and the limits of the topic table.
+
+geth's only test here is TestTopicRadius (the radius estimator of ticket.go
+converging on a synthetic wait-time landscape). The tests after it check what
+topic.go promises and geth did not test: a flood of registrations cannot grow
+the table past ``maxEntriesPerTopic`` per topic and ``maxEntries`` in all, and
+per-node bookkeeping is dropped again once it has expired.
+"""
+
+import random
+
+from p2p.discv5 import mclock
+from p2p.discv5.node import Node, NodeID
+from p2p.discv5.ticket import Ticket, TicketRef, maxRadius, new_topic_radius, targetWaitTime
+from p2p.discv5.topic import (
+    TopicTable, fallbackRegistrationExpiry, gcInterval, maxEntries, maxEntriesPerTopic, minWaitPeriod,
+)
+
+
+def test_topic_radius():
+    now = mclock.now()
+    topic = "qwerty"
+    rad = new_topic_radius(topic)
+    target_rad = maxRadius // 100
+
+    def wait_fn(addr: bytes) -> int:
+        prefix = int.from_bytes(addr[:8], "big")
+        dist = prefix ^ rad.topic_hash_prefix
+        rel_dist = dist / target_rad
+        rel_time = (1 - rel_dist / 2) * 2
+        if rel_time < 0:
+            rel_time = 0
+        return int(targetWaitTime * rel_time)
+
+    bcnt = 0
+    cnt = 0
+    total = 0.0
+    while cnt < 100:
+        addr = rad.next_target(False).target
+        wait = wait_fn(addr)
+        ticket = Ticket(topics=[topic], reg_time=[wait], node=Node(sha=addr))
+        rad.adjust_with_ticket(now, addr, TicketRef(ticket, 0))
+        if rad.radius != maxRadius:
+            cnt += 1
+            total += rad.radius
+        else:
+            bcnt += 1
+            assert bcnt <= 500, "Radius did not converge in 500 iterations"
+    avg_rel = total / cnt / target_rad
+    assert 0.95 <= avg_rel <= 1.05, "Average/target ratio is too far from 1 (%v)" % avg_rel
+
+
+class FakeClock:
+    """A clock the test moves by hand (the table only reads now())."""
+
+    def __init__(self, t=10 * mclock.Hour):
+        self.t = t
+
+    def now(self):
+        return self.t
+
+
+def _node(i: int) -> Node:
+    return Node(id=NodeID(i.to_bytes(64, "big")))
+
+
+def _register(tab, clock, node, topics, idx=0):
+    """Take a ticket from the table and use it when it becomes valid; True if registered."""
+    t = tab.get_ticket(node, topics)
+    waits = [(rt - t.issue_time) // mclock.Second for rt in t.reg_time]
+    issue = t.issue_time // mclock.Second
+    saved = clock.t
+    clock.t = t.reg_time[idx]
+    ok = tab.use_ticket(node, t.serial, topics, idx, issue, waits)
+    clock.t = saved
+    return ok
+
+
+def test_topic_table_registration_needs_a_waited_ticket():
+    clock = FakeClock()
+    tab = TopicTable(None, _node(0), clock)
+    n = _node(1)
+    t = tab.get_ticket(n, ["chat"])
+    assert t.reg_time[0] - t.issue_time == minWaitPeriod
+    waits = [minWaitPeriod // mclock.Second]
+    # too early: the wait period has not passed
+    assert not tab.use_ticket(n, t.serial, ["chat"], 0, t.issue_time // mclock.Second, waits)
+    assert tab.get_entries("chat") == []
+    # in the window
+    clock.t = t.reg_time[0]
+    assert tab.use_ticket(n, t.serial, ["chat"], 0, t.issue_time // mclock.Second, waits)
+    assert tab.get_entries("chat") == [n]
+    # an older serial is refused
+    assert not tab.use_ticket(n, t.serial - 1, ["chat"], 0, t.issue_time // mclock.Second, waits)
+
+
+def test_topic_table_flood_stays_within_limits():
+    """20,000 registrations over 40 topics from 20,000 nodes: the limits hold throughout."""
+    random.seed(7)
+    clock = FakeClock()
+    tab = TopicTable(None, _node(0), clock)
+    topics = ["t%d" % i for i in range(40)]
+    registered = 0
+    for i in range(1, 20001):
+        clock.t += 50 * mclock.Millisecond
+        topic = topics[i % len(topics)]
+        if _register(tab, clock, _node(i), [topic]):
+            registered += 1
+        if i % 500 == 0:
+            assert tab.global_entries <= maxEntries
+            for ti in tab.topics.values():
+                assert len(ti.entries) <= maxEntriesPerTopic
+            assert tab.global_entries == sum(len(ti.entries) for ti in tab.topics.values())
+    assert registered > maxEntriesPerTopic * len(topics)  # the flood did hit the caps
+    assert tab.global_entries == maxEntriesPerTopic * len(topics)
+
+
+def test_topic_table_global_limit_evicts_least_requested():
+    """More topics than maxEntries allows: the total stays at maxEntries, the requested topic keeps its entries."""
+    random.seed(8)
+    clock = FakeClock()
+    tab = TopicTable(None, _node(0), clock)
+    ntopics = maxEntries // maxEntriesPerTopic + 20
+    i = 1
+    for k in range(ntopics):
+        for _ in range(maxEntriesPerTopic):
+            clock.t += mclock.Millisecond
+            assert _register(tab, clock, _node(i), ["topic%d" % k])
+            i += 1
+        if k == 0:
+            tab.get_entries("topic0")  # topic0 is the one being asked for
+        else:
+            # keep topic0 the most recently requested one
+            tab.get_entries("topic0")
+        assert tab.global_entries <= maxEntries
+    assert tab.global_entries == maxEntries
+    assert len(tab.get_entries("topic0")) == maxEntriesPerTopic
+
+
+def test_topic_table_forgets_expired_entries_and_nodes():
+    """Entries expire after fallbackRegistrationExpiry; node records go once their timeout has passed."""
+    random.seed(9)
+    clock = FakeClock()
+    tab = TopicTable(None, _node(0), clock)
+    for i in range(1, 3001):
+        clock.t += 100 * mclock.Millisecond
+        _register(tab, clock, _node(i), ["chat"])
+    assert len(tab.get_entries("chat")) == maxEntriesPerTopic
+    assert len(tab.nodes) > maxEntriesPerTopic  # the no-registration timeouts of recent nodes
+    # geth caps noRegTimeout at 100 * avgnoRegTimeout (1000 minutes)
+    clock.t += fallbackRegistrationExpiry + 1000 * mclock.Minute + gcInterval
+    assert tab.get_entries("chat") == []
+    assert len(tab.nodes) == 0
+    assert tab.global_entries == 0
+    assert "chat" not in tab.topics and len(tab.requested) == 0
