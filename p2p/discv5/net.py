@@ -28,6 +28,7 @@ import itertools
 import logging
 import queue
 import threading
+import time
 
 import rlp
 
@@ -825,9 +826,9 @@ class Network:
         t = self.topictab.get_ticket(n, ping.topics)
 
         pong = udp.Pong(
-            to=udp.make_endpoint(n.addr(), n.tcp),
+            to=udp.make_endpoint(n.addr(), n.tcp),  # geth: "maybe use known TCP port from DB"
             reply_tok=pkt.hash,
-            expiration=udp.expiration_time(),
+            expiration=int(time.time() + udp.expiration),
         )
         ticket_to_pong(t, pong)
         self.conn.send(n, pongPacket, pong)
@@ -905,9 +906,10 @@ class Network:
     def check_topic_register(self, data):
         """The pong (our ticket) inside a topicRegister packet; ValueError if it is not valid."""
         udp = _udp()
+        pongpkt = udp.IngressPacket()
         try:
-            pongpkt = udp.decode_packet(data.pong)
-        except Exception as e:  # any decode error of the embedded packet
+            udp.decode_packet(data.pong, pongpkt)
+        except (udp.DiscoverError, crypto.CryptoError) as e:
             raise ValueError(str(e) or type(e).__name__) from None
         if pongpkt.ev != pongPacket:
             raise ValueError("is not pong packet")
@@ -1124,5 +1126,5 @@ unresponsive = NodeState("unresponsive", _unresponsive_handle, can_query=True)
 def rlp_hash(x) -> bytes:
     """keccak256 of the RLP encoding of ``x`` (a list of topics: RLP strings)."""
     if isinstance(x, (list, tuple)):
-        x = [t.encode() if isinstance(t, str) else bytes(t) for t in x]
+        x = [t.encode("utf-8", "surrogateescape") if isinstance(t, str) else bytes(t) for t in x]
     return crypto.keccak256(rlp.encode(x))

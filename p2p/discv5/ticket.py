@@ -770,7 +770,7 @@ class TopicRadius:
 
 
 def new_topic_radius(t, clock=None) -> TopicRadius:
-    topic_hash = crypto.keccak256(t.encode() if isinstance(t, str) else bytes(t))
+    topic_hash = crypto.keccak256(t.encode("utf-8", "surrogateescape") if isinstance(t, str) else bytes(t))
     return TopicRadius(t, _prefix(topic_hash), clock if clock is not None else mclock.System)
 
 

@@ -96,6 +96,8 @@ class TopicTable:
             ti = TopicInfo(rq_item)
             self.topics[topic] = ti
             _heap_push(self.requested, rq_item)
+        elif ti.rq_item.index < 0:
+            _heap_push(self.requested, ti.rq_item)  # back from least_requested's parking
         return ti
 
     def check_delete_topic(self, topic) -> None:
@@ -104,7 +106,8 @@ class TopicTable:
             return
         if len(ti.entries) == 0 and ti.wcl.has_minimum_wait_period(self.clock.now()):
             del self.topics[topic]
-            _heap_remove(self.requested, ti.rq_item.index)
+            if ti.rq_item.index >= 0:
+                _heap_remove(self.requested, ti.rq_item.index)
 
     def get_or_new_node(self, node) -> NodeInfo:
         n = self.nodes.get(node)
@@ -134,7 +137,10 @@ class TopicTable:
             return []
         nodes = [e.node for e in te.entries.values()]
         self.request_cnt += 1
-        self.requested.update(te.rq_item, self.request_cnt)
+        if te.rq_item.index >= 0:
+            self.requested.update(te.rq_item, self.request_cnt)
+        else:
+            te.rq_item.priority = self.request_cnt
         return nodes
 
     def add_entry(self, node, topic) -> None:
@@ -164,11 +170,17 @@ class TopicTable:
 
     def least_requested(self):
         """Remove and return the oldest entry of the least requested topic."""
-        while self.requested.len() > 0 and self.topics.get(self.requested[0].topic) is None:
-            _heap_pop(self.requested)
-        if self.requested.len() == 0:
-            return None
-        return self.topics[self.requested[0].topic].get_fifo_tail()
+        while self.requested.len() > 0:
+            ti = self.topics.get(self.requested[0].topic)
+            if ti is None:
+                _heap_pop(self.requested)
+                continue
+            if not ti.entries:
+                # departure: discv5-topic-empty-fifo: an emptied topic that is kept (its wait period is above the minimum) leaves the request queue until it has an entry again; geth 1.8.16 picks it and loops forever in getFifoTail
+                _heap_pop(self.requested)
+                continue
+            return ti.get_fifo_tail()
+        return None
 
     def delete_entry(self, e: TopicEntry) -> None:
         """Remove ``e``, which must be in the table."""
