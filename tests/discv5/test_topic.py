@@ -65,15 +65,20 @@ def _node(i: int) -> Node:
 
 
 def _register(tab, clock, node, topics, idx=0):
-    """Take a ticket from the table and use it when it becomes valid; True if registered."""
-    t = tab.get_ticket(node, topics)
-    waits = [(rt - t.issue_time) // mclock.Second for rt in t.reg_time]
-    issue = t.issue_time // mclock.Second
-    saved = clock.t
-    clock.t = t.reg_time[idx]
-    ok = tab.use_ticket(node, t.serial, topics, idx, issue, waits)
-    clock.t = saved
-    return ok
+    """Take a ticket, wait until it is valid, use it; True if registered."""
+    return _flood(tab, clock, [(node, topics)], idx)[0]
+
+
+def _flood(tab, clock, regs, idx=0, step=mclock.Millisecond // 2):
+    """Tickets for all of ``regs`` (node, topics) at once, then all used when valid: the results."""
+    tickets = [(node, topics, tab.get_ticket(node, topics)) for node, topics in regs]
+    clock.t = max(t.reg_time[idx] for _, _, t in tickets)
+    out = []
+    for node, topics, t in tickets:
+        clock.t += step
+        waits = [(rt - t.issue_time) // mclock.Second for rt in t.reg_time]
+        out.append(tab.use_ticket(node, t.serial, topics, idx, t.issue_time // mclock.Second, waits))
+    return out
 
 
 def test_topic_table_registration_needs_a_waited_ticket():
@@ -101,16 +106,13 @@ def test_topic_table_flood_stays_within_limits():
     tab = TopicTable(None, _node(0), clock)
     topics = ["t%d" % i for i in range(40)]
     registered = 0
-    for i in range(1, 20001):
-        clock.t += 50 * mclock.Millisecond
-        topic = topics[i % len(topics)]
-        if _register(tab, clock, _node(i), [topic]):
-            registered += 1
-        if i % 500 == 0:
-            assert tab.global_entries <= maxEntries
-            for ti in tab.topics.values():
-                assert len(ti.entries) <= maxEntriesPerTopic
-            assert tab.global_entries == sum(len(ti.entries) for ti in tab.topics.values())
+    for r in range(20):
+        batch = [(_node(1 + r * 1000 + k), [topics[k % len(topics)]]) for k in range(1000)]
+        registered += sum(_flood(tab, clock, batch))
+        assert tab.global_entries <= maxEntries
+        for ti in tab.topics.values():
+            assert len(ti.entries) <= maxEntriesPerTopic
+        assert tab.global_entries == sum(len(ti.entries) for ti in tab.topics.values())
     assert registered > maxEntriesPerTopic * len(topics)  # the flood did hit the caps
     assert tab.global_entries == maxEntriesPerTopic * len(topics)
 
@@ -121,17 +123,16 @@ def test_topic_table_global_limit_evicts_least_requested():
     clock = FakeClock()
     tab = TopicTable(None, _node(0), clock)
     ntopics = maxEntries // maxEntriesPerTopic + 20
-    i = 1
-    for k in range(ntopics):
-        for _ in range(maxEntriesPerTopic):
-            clock.t += mclock.Millisecond
-            assert _register(tab, clock, _node(i), ["topic%d" % k])
-            i += 1
-        if k == 0:
-            tab.get_entries("topic0")  # topic0 is the one being asked for
-        else:
-            # keep topic0 the most recently requested one
-            tab.get_entries("topic0")
+    regs = [(_node(1 + k * maxEntriesPerTopic + m), ["topic%d" % k])
+            for k in range(ntopics) for m in range(maxEntriesPerTopic)]
+    tickets = [(node, topics, tab.get_ticket(node, topics)) for node, topics in regs]
+    clock.t = max(t.reg_time[0] for _, _, t in tickets)
+    for j, (node, topics, t) in enumerate(tickets):
+        clock.t += mclock.Millisecond // 2
+        waits = [(rt - t.issue_time) // mclock.Second for rt in t.reg_time]
+        assert tab.use_ticket(node, t.serial, topics, 0, t.issue_time // mclock.Second, waits)
+        if j % maxEntriesPerTopic == maxEntriesPerTopic - 1:
+            tab.get_entries("topic0")  # searchers keep asking for topic0
         assert tab.global_entries <= maxEntries
     assert tab.global_entries == maxEntries
     assert len(tab.get_entries("topic0")) == maxEntriesPerTopic
@@ -142,9 +143,7 @@ def test_topic_table_forgets_expired_entries_and_nodes():
     random.seed(9)
     clock = FakeClock()
     tab = TopicTable(None, _node(0), clock)
-    for i in range(1, 3001):
-        clock.t += 100 * mclock.Millisecond
-        _register(tab, clock, _node(i), ["chat"])
+    _flood(tab, clock, [(_node(i), ["chat"]) for i in range(1, 3001)])
     assert len(tab.get_entries("chat")) == maxEntriesPerTopic
     assert len(tab.nodes) > maxEntriesPerTopic  # the no-registration timeouts of recent nodes
     # geth caps noRegTimeout at 100 * avgnoRegTimeout (1000 minutes)
