@@ -259,8 +259,7 @@ class Network:
             if pending_queries == 0:
                 # every close node has answered or failed
                 break
-            # Python-only: a closed network answers no more queries; stop here so
-            # that close() need not wait out the timeouts of every remaining round
+            # departure: discv5-lookup-stops-at-close: a lookup ends when the network has closed; geth's keeps asking (and timing out) until it runs out of nodes
             if self.closed.is_set():
                 break
             try:
@@ -690,7 +689,7 @@ class Network:
         """Seed the table and start a self lookup; returns the fallback deadline, if any."""
         seeds = []
         if self.db is not None:
-            seeds = self.db.query_seeds(seedCount, seedMaxAge)
+            seeds = self.db.query_seeds(seedCount, seedMaxAge / mclock.Second)
         if len(seeds) == 0:
             seeds = self.nursery
         if len(seeds) == 0:
