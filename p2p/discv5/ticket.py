@@ -596,6 +596,11 @@ def _ns(d) -> int:
     return d if isinstance(d, int) else int(d * mclock.Second)
 
 
+def new_topic_radius(t, clock=None) -> TopicRadius:
+    topic_hash = crypto.keccak256(t.encode("utf-8", "surrogateescape") if isinstance(t, str) else bytes(t))
+    return TopicRadius(t, _prefix(topic_hash), clock if clock is not None else mclock.System)
+
+
 class TopicRadius:
     __slots__ = ("topic", "topic_hash_prefix", "radius", "min_radius", "buckets",
                  "converged", "radius_lookup_cnt", "clock")
@@ -767,11 +772,6 @@ class TopicRadius:
             return
         self.buckets[bucket].adjust(now, inside)
         self.buckets[bucket].lookup_sent.pop(target_hash, None)
-
-
-def new_topic_radius(t, clock=None) -> TopicRadius:
-    topic_hash = crypto.keccak256(t.encode("utf-8", "surrogateescape") if isinstance(t, str) else bytes(t))
-    return TopicRadius(t, _prefix(topic_hash), clock if clock is not None else mclock.System)
 
 
 def global_rand_read(n: int) -> bytes:

@@ -21,6 +21,26 @@ from p2p.discv5.nodeevent_string import (
 )
 from p2p.discv5.table import bucketSize
 
+def test_network_lookup(crypto_backend):
+    key = crypto.generate_key()
+    network = new_network(lookup_testnet, key.public_key, "", None)
+    lookup_testnet.net = network
+    try:
+        # a seed, or the lookup would end at once
+        seeds = [new_node(lookup_testnet.dists[256][0], "10.0.2.99", lowPort + 256, 999)]
+        network.set_fallback_nodes(seeds)
+        # geth sleeps 3 s here; we wait for the refresh that the seeds started
+        assert network.req_refresh(None).wait(30)
+
+        results = network.lookup(lookup_testnet.target)
+        assert len(results) == bucketSize, "wrong number of results"
+        assert not has_duplicates(results), "result set contains duplicate entries"
+        assert sorted_by_distance_to(lookup_testnet.target_sha, results), "result set not sorted by distance to target"
+    finally:
+        network.close()
+    assert network.closed.is_set()
+
+
 _TARGET = "166aea4f556532c6d34e8b740e5d314af7e9ac0ca79833bd751d6b665f12dfd38ec563c363b32f02aef4a80b44fd3def94612d497b99cb5f17fd24de454927ec"
 _TARGET_SHA = bytes.fromhex("5c944ee51c5ae9f72a95eccb8aed0374eecb5119d720cbea6813e8e0d6ad9261")
 _DISTS = {
@@ -298,26 +318,6 @@ def has_duplicates(nodes):
 
 def sorted_by_distance_to(target, nodes):
     return all(distcmp(target, a.sha, b.sha) <= 0 for a, b in zip(nodes, nodes[1:]))
-
-
-def test_network_lookup(crypto_backend):
-    key = crypto.generate_key()
-    network = new_network(lookup_testnet, key.public_key, "", None)
-    lookup_testnet.net = network
-    try:
-        # a seed, or the lookup would end at once
-        seeds = [new_node(lookup_testnet.dists[256][0], "10.0.2.99", lowPort + 256, 999)]
-        network.set_fallback_nodes(seeds)
-        # geth sleeps 3 s here; we wait for the refresh that the seeds started
-        assert network.req_refresh(None).wait(30)
-
-        results = network.lookup(lookup_testnet.target)
-        assert len(results) == bucketSize, "wrong number of results"
-        assert not has_duplicates(results), "result set contains duplicate entries"
-        assert sorted_by_distance_to(lookup_testnet.target_sha, results), "result set not sorted by distance to target"
-    finally:
-        network.close()
-    assert network.closed.is_set()
 
 
 def test_premined_testnet_mine():

@@ -32,6 +32,70 @@ from p2p.discv5 import udp
 FULL = os.environ.get("GETHP2P_SIM_FULL") == "1"
 
 
+def test_sim_random_resolve():
+    """geth: a node joins every 10 s for 3 hours and resolves random nodes (skipped as "boring")."""
+    random.seed(1)
+    clock = mclock.Simulated()
+    sim = Simulation(clock)
+    nodes = 100 if FULL else 24
+    hours = 3 if FULL else 0.5
+    failures, resolves = [], []
+    stop = clock.event()
+
+    def body():
+        bootnode = sim.launch_node(False)
+        for _ in range(nodes):
+            clock.sleep(10)
+            net = sim.launch_node(False)
+            net.set_fallback_nodes([bootnode.tab.self])
+            clock.go(random_resolves, "randomResolves", (sim, net, failures, stop))
+            resolves.append(net)
+        clock.sleep(hours * 3600 - nodes * 10)
+        stop.set()
+        sim.shutdown()
+
+    _run(clock, body, 600)
+    # every network resolved (nodes that joined late may miss nodes that joined later still)
+    assert not failures, "%d failed resolves: %s" % (len(failures), failures[:5])
+
+
+def test_sim_topics():
+    """geth: 1024 nodes join, 256 register testTopic; here the searchers must find the registrants."""
+    n = 256 if FULL else 16
+    regs = 64 if FULL else 5
+    nets, registrants, found_by, sim = _topics_run(
+        n, regs, 5 if FULL else 2, 3600 if FULL else 600, 600 if FULL else 200, lambda i: ["foo"])
+    got = [len(f & registrants) for f in found_by]
+    print("found per searcher:", got, sim.print_stats(), "virtual s:", sim.clock.now() // mclock.Second)
+    # every searcher found most of the registrants
+    assert min(got) >= regs * 0.8 if not FULL else sum(got) / len(got) >= regs * 0.8, (got, sim.print_stats())
+
+
+def hierarchical_topics(i: int) -> list:
+    """geth's testHierarchicalTopics (renamed: pytest would collect test_*)."""
+    digits = format(128 + i // 8, "b")
+    return ["foo" + digits[1:k + 1] for k in range(8)]
+
+
+def test_sim_topic_hierarchy():
+    """geth: every node registers the first 5 of its hierarchical topics; searchers find the common root."""
+    n = 256 if FULL else 8
+    nets, registrants, found_by, sim = _topics_run(
+        n, n, 5 if FULL else 2, 3600 if FULL else 600, 600 if FULL else 200,
+        lambda i: hierarchical_topics(i)[:5])
+    # the root topic "foo" is registered by everyone
+    got = [len(f & registrants) for f in found_by]
+    print("found per searcher:", got, sim.print_stats(), "virtual s:", sim.clock.now() // mclock.Second)
+    assert sum(got) / len(got) >= min(len(registrants), 8) * 0.8, (got, sim.print_stats())
+def random_resolves(sim, net, failures, stop):
+    """Resolve random nodes every 20-70 s of virtual time until ``stop`` is set."""
+    while not stop.wait(random.randrange(20, 70)):
+        target = sim.random_node().tab.self.id
+        result = net.resolve(target)
+        if result is None or result.id != target:
+            failures.append((net.tab.self.id[:8].hex(), target[:8].hex()))
+
+
 class Simulation:
     """geth's simulation: the live networks by node ID, on one clock."""
 
@@ -166,14 +230,8 @@ def _expiration() -> int:
     return int(time.time() + udp.expiration)
 
 
-def random_resolves(sim, net, failures, stop):
-    """Resolve random nodes every 20-70 s of virtual time until ``stop`` is set."""
-    while not stop.wait(random.randrange(20, 70)):
-        target = sim.random_node().tab.self.id
-        result = net.resolve(target)
-        if result is None or result.id != target:
-            failures.append((net.tab.self.id[:8].hex(), target[:8].hex()))
 
+# Python-only helpers of the tests above.
 
 def _run(clock, body, real_timeout):
     """Run ``body`` as a participant of the simulated clock; wait (real time) for it."""
@@ -191,45 +249,6 @@ def _run(clock, body, real_timeout):
     if errors:
         raise errors[0]
     assert clock.join_all(60), "simulation threads still running after shutdown"
-
-
-def test_sim_random_resolve():
-    """geth: a node joins every 10 s for 3 hours and resolves random nodes (skipped as "boring")."""
-    random.seed(1)
-    clock = mclock.Simulated()
-    sim = Simulation(clock)
-    nodes = 100 if FULL else 24
-    hours = 3 if FULL else 0.5
-    failures, resolves = [], []
-    stop = clock.event()
-
-    def body():
-        bootnode = sim.launch_node(False)
-        for _ in range(nodes):
-            clock.sleep(10)
-            net = sim.launch_node(False)
-            net.set_fallback_nodes([bootnode.tab.self])
-            clock.go(random_resolves, "randomResolves", (sim, net, failures, stop))
-            resolves.append(net)
-        clock.sleep(hours * 3600 - nodes * 10)
-        stop.set()
-        sim.shutdown()
-
-    _run(clock, body, 600)
-    # every network resolved (nodes that joined late may miss nodes that joined later still)
-    assert not failures, "%d failed resolves: %s" % (len(failures), failures[:5])
-
-
-def test_topic_hierarchical_topics():
-    """hierarchical_topics(i): node i registers the 8 prefixes of the binary digits of 128+i/8."""
-    assert hierarchical_topics(0) == ["foo"] + ["foo" + "0" * k for k in range(1, 8)]
-    assert hierarchical_topics(8 * 127)[7] == "foo1111111"
-
-
-def hierarchical_topics(i: int) -> list:
-    """geth's testHierarchicalTopics (renamed: pytest would collect test_*)."""
-    digits = format(128 + i // 8, "b")
-    return ["foo" + digits[1:k + 1] for k in range(8)]
 
 
 def _search_all(sim, nets, topic, seconds, found_by):
@@ -290,25 +309,9 @@ def _topics_run(n_nodes, n_registrants, join_every, register_for, search_for, to
     return nets, registrants, found_by, sim
 
 
-def test_sim_topics():
-    """geth: 1024 nodes join, 256 register testTopic; here the searchers must find the registrants."""
-    n = 256 if FULL else 16
-    regs = 64 if FULL else 5
-    nets, registrants, found_by, sim = _topics_run(
-        n, regs, 5 if FULL else 2, 3600 if FULL else 600, 600 if FULL else 200, lambda i: ["foo"])
-    got = [len(f & registrants) for f in found_by]
-    print("found per searcher:", got, sim.print_stats(), "virtual s:", sim.clock.now() // mclock.Second)
-    # every searcher found most of the registrants
-    assert min(got) >= regs * 0.8 if not FULL else sum(got) / len(got) >= regs * 0.8, (got, sim.print_stats())
+def test_topic_hierarchical_topics():
+    """hierarchical_topics(i): node i registers the 8 prefixes of the binary digits of 128+i/8."""
+    assert hierarchical_topics(0) == ["foo"] + ["foo" + "0" * k for k in range(1, 8)]
+    assert hierarchical_topics(8 * 127)[7] == "foo1111111"
 
 
-def test_sim_topic_hierarchy():
-    """geth: every node registers the first 5 of its hierarchical topics; searchers find the common root."""
-    n = 256 if FULL else 8
-    nets, registrants, found_by, sim = _topics_run(
-        n, n, 5 if FULL else 2, 3600 if FULL else 600, 600 if FULL else 200,
-        lambda i: hierarchical_topics(i)[:5])
-    # the root topic "foo" is registered by everyone
-    got = [len(f & registrants) for f in found_by]
-    print("found per searcher:", got, sim.print_stats(), "virtual s:", sim.clock.now() // mclock.Second)
-    assert sum(got) / len(got) >= min(len(registrants), 8) * 0.8, (got, sim.print_stats())
