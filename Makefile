@@ -33,6 +33,12 @@ lint: $(STAMP)
 	$(PY) -m ruff check $(LINT_PATHS)
 	$(PY) -m mypy
 
+# make deadcode -- vulture's list of definitions nothing uses (a dev tool, not part of make test:
+# a row is a place to look; tools/vulture_whitelist.py lists uses vulture cannot see)
+.PHONY: deadcode
+deadcode: $(STAMP)
+	-$(PY) -m vulture p2p tests bench soak tools tools/vulture_whitelist.py --min-confidence 60
+
 DEMO_STAMP := $(VENV)/.demo-stamp
 $(DEMO_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e '.[demo]'

@@ -27,6 +27,7 @@ import heapq
 import os
 import socket
 import time
+import typing
 
 from p2p.discover.node import Node, NodeID
 from p2p.log import get_logger
@@ -126,26 +127,21 @@ class TCPDialer(NodeDialer):
         return sock
 
 
-class DiscoverTable:
+class DiscoverTable(typing.Protocol):
     """What the dialer needs from node discovery (``p2p.discover.table.Table`` provides it).
 
     ``read_random_nodes(buf)`` fills the list ``buf`` in place and returns how many it filled.
     """
 
-    def self(self) -> Node:
-        raise NotImplementedError
+    def self(self) -> Node: ...
 
-    def close(self) -> None:
-        raise NotImplementedError
+    def close(self) -> None: ...
 
-    def resolve(self, target: NodeID) -> Node | None:
-        raise NotImplementedError
+    def resolve(self, target: NodeID) -> Node | None: ...
 
-    def lookup(self, target: NodeID) -> list:
-        raise NotImplementedError
+    def lookup(self, target: NodeID) -> list: ...
 
-    def read_random_nodes(self, buf: list) -> int:
-        raise NotImplementedError
+    def read_random_nodes(self, buf: list) -> int: ...
 
 
 class Task:
@@ -163,7 +159,7 @@ class Task:
 
 # geth declares the dialstate type and its methods around this constructor; a
 # Python class holds its methods, so the constructor comes first and the class after.
-def new_dial_state(static, bootnodes, ntab, maxdyn: int, netrestrict) -> DialState:
+def new_dial_state(static, bootnodes, ntab: DiscoverTable | None, maxdyn: int, netrestrict) -> DialState:
     """A dial state for ``static`` nodes and fallback ``bootnodes`` (both may be None)."""
     s = DialState(maxdyn, ntab, netrestrict)
     s.bootnodes = list(bootnodes or ())
@@ -192,9 +188,9 @@ class DialState:
     ``now`` arguments are monotonic seconds (see the module docstring).
     """
 
-    def __init__(self, max_dyn_dials: int, ntab, netrestrict):
+    def __init__(self, max_dyn_dials: int, ntab: DiscoverTable | None, netrestrict):
         self.max_dyn_dials = max_dyn_dials
-        self.ntab = ntab  # DiscoverTable or None
+        self.ntab = ntab
         self.netrestrict = netrestrict  # netutil.Netlist or None
 
         self.lookup_running = False

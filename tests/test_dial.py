@@ -422,9 +422,6 @@ class resolve_mock:  # noqa: N801 - geth's resolveMock, the table of test_dial_r
     def close(self):
         pass
 
-    def bootstrap(self, nodes):
-        pass
-
     def lookup(self, target):
         return None
 

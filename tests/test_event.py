@@ -373,7 +373,7 @@ def test_resubscribe():
         calls.append(1)
         if len(calls) < nfails:
             return None, RuntimeError("oops")
-        return new_subscription(lambda unsubscribed: None), None
+        return new_subscription(lambda _quit: None), None
 
     sub = resubscribe(0.02, fn)
     assert sub.err().get(timeout=WAIT) is None
