@@ -8,16 +8,15 @@ nodes one step closer, so a lookup must walk down to the target's bucket.
 
 import threading
 
-import pytest
 
 from p2p import crypto
 from p2p.discv5 import mclock, udp
 from p2p.discv5.net import (
-    lowPort, new_network, known, unknown, verifywait, remoteverifywait, verifyinit, rlp_hash,
+    lowPort, new_network, known, unknown, verifywait, rlp_hash,
 )
 from p2p.discv5.node import distcmp, logdist, must_hex_id, new_node, NodeID
 from p2p.discv5.nodeevent_string import (
-    findnodeHashPacket, neighborsPacket, pingPacket, pongPacket, topicQueryPacket, topicRegisterPacket,
+    findnodeHashPacket, neighborsPacket, pingPacket, pongPacket, topicRegisterPacket,
 )
 from p2p.discv5.table import bucketSize
 

@@ -19,7 +19,6 @@ import os
 import random
 import threading
 
-import pytest
 
 from p2p import crypto
 from p2p.discv5 import mclock

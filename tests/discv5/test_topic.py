@@ -47,7 +47,7 @@ def test_topic_radius():
             bcnt += 1
             assert bcnt <= 500, "Radius did not converge in 500 iterations"
     avg_rel = total / cnt / target_rad
-    assert 0.95 <= avg_rel <= 1.05, "Average/target ratio is too far from 1 (%v)" % avg_rel
+    assert 0.95 <= avg_rel <= 1.05, "Average/target ratio is too far from 1 (%s)" % avg_rel
 
 
 class FakeClock:
