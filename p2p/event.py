@@ -8,7 +8,7 @@ Go channels become ``queue.Queue`` objects:
   how many it reached. Like a send on a Go channel it blocks while a bounded
   ``queue.Queue`` is full, until the subscriber makes room or unsubscribes
   (an unbounded queue never blocks, like a channel with a huge buffer);
-* :meth:`Subscription.err` is a queue that yields the subscription's error, if
+* :meth:`Subscription.err` is an :class:`ErrQueue` that yields the subscription's error, if
   any, and then, once the subscription has ended, ``None`` to every ``get``
   (a closed Go channel). ``sub.err().closed`` tells whether it has ended.
 
@@ -19,6 +19,7 @@ subscription is unsubscribed; :func:`resubscribe` and
 
 from __future__ import annotations
 
+import collections
 import queue
 import threading
 import time
@@ -37,29 +38,54 @@ log = get_logger("event")
 # Error channel
 
 
-class ErrQueue(queue.Queue):
-    """A subscription's error channel: a Queue that can be closed.
+class ErrQueue:
+    """A subscription's error channel: a queue of errors that can be closed.
 
-    After :meth:`close`, ``get`` first returns any queued error, then ``None``
-    at once, forever, for every reader -- as receiving from a closed Go channel
-    returns the zero value.
+    ``get``/``get_nowait``/``put``/``empty``/``qsize`` behave like ``queue.Queue``'s
+    (``queue.Empty`` when nothing comes). After :meth:`close`, ``get`` first returns
+    any queued error, then ``None`` at once, forever, for every reader -- as
+    receiving from a closed Go channel returns the zero value. Built on a
+    ``threading.Condition``, so that closing can wake every blocked reader.
     """
 
     def __init__(self):
-        super().__init__()
+        self._cond = threading.Condition(threading.Lock())
+        self._items: collections.deque = collections.deque()
         self.closed = False
 
     def close(self) -> None:
-        with self.mutex:
+        with self._cond:
             self.closed = True
-            self.not_empty.notify_all()
+            self._cond.notify_all()
 
-    def _qsize(self):
-        n = len(self.queue)
-        return n if n or not self.closed else 1
+    def put(self, item, block: bool = True, timeout: float | None = None) -> None:
+        # Unbounded: never blocks (the arguments are accepted as Queue.put's are).
+        with self._cond:
+            self._items.append(item)
+            self._cond.notify()
 
-    def _get(self):
-        return self.queue.popleft() if self.queue else None
+    def put_nowait(self, item) -> None:
+        self.put(item, False)
+
+    def get(self, block: bool = True, timeout: float | None = None):
+        with self._cond:
+            if block:
+                self._cond.wait_for(lambda: self._items or self.closed, timeout)
+            if self._items:
+                return self._items.popleft()
+            if self.closed:
+                return None
+            raise queue.Empty
+
+    def get_nowait(self):
+        return self.get(False)
+
+    def qsize(self) -> int:
+        with self._cond:
+            return len(self._items) if self._items or not self.closed else 1
+
+    def empty(self) -> bool:
+        return self.qsize() == 0
 
 
 class Subscription:
