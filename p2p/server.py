@@ -79,13 +79,13 @@ class Config:
     dial_ratio: int = 0
     # Disables the discv4 UDP listener and table.
     no_discovery: bool = False
-    # Topic discovery (discv5) is not ported; setting it makes start() fail.
+    # Runs topic discovery (discv5) too, on the same UDP port as discv4 (or alone).
     discovery_v5: bool = False
     # Node name sent in the devp2p hello.
     name: str = ""
     # Nodes used to join the discovery network.
     bootstrap_nodes: List[Any] = field(default_factory=list)
-    # discv5 bootstrap nodes: accepted and ignored.
+    # discv5 nodes (p2p.discv5.node.Node) used to join the topic discovery network.
     bootstrap_nodes_v5: List[Any] = field(default_factory=list)
     # Nodes kept connected at all times.
     static_nodes: List[Any] = field(default_factory=list)
@@ -238,6 +238,48 @@ class peerDrop:  # noqa: N801 - geth's name
     requested: bool  # the remote side asked for the disconnect
 
 
+class SharedUDPConn:
+    """The UDP socket as discovery v5 sees it when v4 runs on it too (geth's sharedUDPConn).
+
+    v4 reads the socket and passes what it cannot decode to the ``unhandled`` queue
+    (``ReadPacket``, or None when it stops); v5 reads from that queue and writes to
+    the socket itself.
+    """
+
+    def __init__(self, conn, unhandled):
+        self.conn = conn            # the discover.udp.UDPConn v4 reads
+        self.unhandled = unhandled  # queue.Queue of ReadPacket, bounded: v4 drops when it is full
+
+    def read_from_udp(self):
+        packet = self.unhandled.get()
+        if packet is None:
+            raise OSError("Connection was closed")
+        return packet.data, packet.addr
+
+    def write_to_udp(self, b, addr):
+        return self.conn.write_to_udp(b, addr)
+
+    def local_addr(self):
+        return self.conn.local_addr()
+
+    def close(self):
+        """Wake v5's reader: the socket itself is v4's to close.
+
+        geth's Close does nothing and the reader ends when v4 closes the channel;
+        here closing also ends it (dropping what is still queued), so v5 can be
+        closed first.
+        """
+        while True:
+            try:
+                self.unhandled.get_nowait()
+            except queue.Empty:
+                break
+        try:
+            self.unhandled.put_nowait(None)
+        except queue.Full:  # v4 refilled it meanwhile; its own None ends the stream
+            pass
+
+
 class Server:
     """Manages all peer connections.
 
@@ -259,6 +301,7 @@ class Server:
         self.running = False
 
         self.ntab = None
+        self.discv5 = None  # the discv5 Network when discovery_v5 is set (geth's DiscV5)
         self.listener = None
         self.our_handshake = None
         self.last_lookup = None  # monotonic time of the last discovery lookup (dial.py)
@@ -420,8 +463,6 @@ class Server:
         self.log.info("Starting P2P networking")
         if cfg.private_key is None:
             raise ValueError("Server.private_key must be set to a non-nil key")
-        if cfg.discovery_v5:
-            raise ValueError("discovery_v5 is not supported by this port (discv5 is not implemented)")
         if self.new_transport is None:
             self.new_transport = _default_new_transport
         if cfg.dialer is None:
@@ -432,9 +473,10 @@ class Server:
         # Bind the TCP listener first so that, with port 0, discovery can take
         # the same port number over UDP (geth binds them separately).
         listener = None
+        with_udp = not cfg.no_discovery or cfg.discovery_v5
         if cfg.listen_addr != "":
-            listener, udp = self._bind(cfg.listen_addr, not cfg.no_discovery)
-        elif not cfg.no_discovery:
+            listener, udp = self._bind(cfg.listen_addr, with_udp)
+        elif with_udp:
             # Like geth: discovery without a TCP listener gets any free UDP port.
             udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             try:
@@ -467,18 +509,35 @@ class Server:
                 if self._ext_ip is not None:
                     realaddr = (self._ext_ip, port)
 
-        if not cfg.no_discovery:
+        conn = sconn = unhandled = None
+        if udp is not None:
             from p2p.discover import udp as discover_udp
 
+            conn = discover_udp.UDPConn(udp)
+        if not cfg.no_discovery and cfg.discovery_v5:
+            unhandled = queue.Queue(maxsize=100)
+            sconn = SharedUDPConn(conn, unhandled)
+
+        if not cfg.no_discovery:
             dcfg = discover_udp.Config(
                 private_key=cfg.private_key,
                 announce_addr=realaddr,
                 node_db_path=cfg.node_database,
                 net_restrict=cfg.net_restrict,
                 bootnodes=list(cfg.bootstrap_nodes),
+                unhandled=unhandled,
             )
-            self.ntab = discover_udp.listen_udp(udp, dcfg)
+            self.ntab = discover_udp.listen_udp(conn, dcfg)
             self._udp = None  # the table owns (and closes) it now
+
+        if cfg.discovery_v5:
+            from p2p.discv5 import udp as discv5_udp
+
+            # geth passes "" here too (its node database path is commented out).
+            self.discv5 = discv5_udp.listen_udp(cfg.private_key, sconn if sconn is not None else conn,
+                                                realaddr, "", cfg.net_restrict)
+            self._udp = None  # alone, v5 owns (and closes) it now
+            self.discv5.set_fallback_nodes(list(cfg.bootstrap_nodes_v5))
 
         dyn_peers = self.max_dialed_conns()
         dialer = _dial.new_dial_state(list(cfg.static_nodes), list(cfg.bootstrap_nodes), self.ntab,
@@ -510,6 +569,9 @@ class Server:
         if self.ntab is not None:
             self.ntab.close()
             self.ntab = None
+        if self.discv5 is not None:
+            self.discv5.close()
+            self.discv5 = None
         if self._udp is not None:
             self._udp.close()
             self._udp = None
@@ -644,6 +706,8 @@ class Server:
         log.trace("P2P networking is spinning down")
         if self.ntab is not None:
             self.ntab.close()
+        if self.discv5 is not None:
+            self.discv5.close()
         for p in peers.values():
             p.disconnect(peer_error.DiscQuitting)
         # Wait for the peers to end; refuse everything else still arriving.
@@ -825,6 +889,8 @@ class Server:
         )
         info.ports["discovery"] = int(node.udp)
         info.ports["listener"] = int(node.tcp)
+        if self.discv5 is not None:
+            info.discv5 = str(self.discv5.self_node())
         for proto in self.config.protocols:
             if proto.name not in info.protocols:
                 query = getattr(proto, "node_info", None)
@@ -855,6 +921,8 @@ class NodeInfo:
     ports: dict = field(default_factory=lambda: {"discovery": 0, "listener": 0})
     listen_addr: str = ""
     protocols: dict = field(default_factory=dict)
+    # Python-only: the discv5 node URL when discovery_v5 runs (geth's NodeInfo has no v5 entry).
+    discv5: str = ""
 
 
 def _shutdown(sock):

@@ -468,8 +468,6 @@ def test_split_host_port():
 def test_server_start_errors():
     with pytest.raises(ValueError):
         Server(Config(max_peers=1, no_discovery=True)).start()
-    with pytest.raises(ValueError, match="discovery_v5"):
-        Server(Config(private_key=newkey(), discovery_v5=True, no_discovery=True)).start()
     srv = Server(Config(private_key=newkey(), no_discovery=True, listen_addr="127.0.0.1:0"))
     srv.start()
     try:

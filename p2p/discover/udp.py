@@ -847,7 +847,8 @@ class udp:
                     err = e
                 if err is not None and unhandled is not None:
                     try:
-                        unhandled.put_nowait(ReadPacket(data, from_))
+                        # departure: unhandled-copy: the packet's own bytes, never a view of a reused read buffer
+                        unhandled.put_nowait(ReadPacket(bytes(data), from_))
                     except queue.Full:
                         pass
         finally:
