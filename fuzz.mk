@@ -2,7 +2,8 @@
 #   make fuzz        -- long randomized fuzzing of every network decoder (GETHP2P_FUZZ=long:
 #                       20,000 examples per test; FUZZ_EXAMPLES=N to change). Not part of `make test`.
 #   make soak        -- full soak runs (2,000 server cycles; 24 discovery nodes for 5 minutes;
-#                       50 connections claiming 16 MiB frames against a p2pnode, before and after the hello)
+#                       50 connections claiming 16 MiB frames against a p2pnode, before and after the hello;
+#                       6 p2pnodes finding each other by a discv5 topic)
 #   make soak-quick  -- the same scripts with reduced counts (about a minute)
 FUZZ_EXAMPLES ?= 20000
 
@@ -15,8 +16,10 @@ soak: $(STAMP)
 	$(PY) -m soak.soak_server --cycles 2000 --parallel 4
 	$(PY) -m soak.soak_discovery --nodes 24 --seconds 300
 	$(PY) -m tests.test_attacks --conns 50
+	$(PY) -m soak.soak_v5_topic --nodes 6 --timeout 600
 
 soak-quick: $(STAMP)
 	$(PY) -m soak.soak_server --cycles 200 --parallel 4
 	$(PY) -m soak.soak_discovery --nodes 12 --seconds 30
 	$(PY) -m tests.test_attacks --conns 20
+	$(PY) -m soak.soak_v5_topic --nodes 3 --timeout 300

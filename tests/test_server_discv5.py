@@ -11,6 +11,8 @@ import pytest
 from p2p import crypto
 from p2p.discover import udp as v4udp
 from p2p.discv5 import udp as v5udp
+from p2p.discv5.node import new_node, pubkey_id
+from p2p.discv5.nodeevent_string import pongPacket
 from p2p.server import SharedUDPConn
 
 
@@ -127,3 +129,136 @@ def test_shared_conn_close_wakes_the_reader_and_leaves_the_socket():
     assert "closed" in str(errs.get(timeout=10))
     t.join(5)
     assert not conn.closed.is_set()  # v4's socket stays open
+
+
+# ---------------------------------------------------------------------------
+# A Server running discovery v5, beside v4 on one port or alone.
+
+
+class _V5Client:
+    """A bare v5 transport on loopback that records what it receives (no Network)."""
+
+    def __init__(self):
+        import threading as _th
+
+        self.key = crypto.generate_key()
+        self.conn = v4udp.UDPConn.listen("127.0.0.1", 0)
+        self.t = v5udp._listen_udp(self.key, self.conn, self.conn.local_addr())
+        self.got = queue.Queue()
+        self.t.net = self
+        self.tab = type("Tab", (), {"self": new_node(pubkey_id(self.key), "127.0.0.1",
+                                                      self.conn.local_addr()[1], self.conn.local_addr()[1])})()
+        th = _th.Thread(target=self.t.read_loop, name="discv5.udp.readLoop", daemon=True)
+        self.t._read_thread = th
+        th.start()
+
+    def req_read_packet(self, pkt):
+        self.got.put(pkt)
+
+    def ping(self, node):
+        return self.t.send_ping(node, node.addr(), [])
+
+    def wait(self, ev, timeout=20):
+        while True:
+            pkt = self.got.get(timeout=timeout)
+            if pkt.ev == ev:
+                return pkt
+
+    def close(self):
+        self.t.close()
+
+
+def _v4_ping(id, port):
+    """Ping node ``id`` at 127.0.0.1:port over discovery v4 from a fresh node: None if it ponged."""
+    conn = v4udp.UDPConn.listen("127.0.0.1", 0)
+    tab, t = v4udp.new_udp(conn, v4udp.Config(private_key=crypto.generate_key()))
+    try:
+        return t.ping(id, ("127.0.0.1", port))
+    finally:
+        tab.close()
+
+
+def _server(**kw):
+    from p2p.server import Config, Server
+
+    srv = Server(Config(private_key=crypto.generate_key(), listen_addr="127.0.0.1:0", max_peers=10, **kw))
+    srv.start()
+    return srv
+
+
+def _udp_port(srv):
+    return srv.discv5.self_node().udp
+
+
+def test_server_v4_and_v5_on_one_port(crypto_backend, caplog):
+    import logging
+
+    srv = _server(discovery_v5=True)
+    client = _V5Client()
+    try:
+        port = _udp_port(srv)
+        assert srv.ntab is not None and srv.discv5 is not None
+        assert srv.self().udp == port  # one UDP port for both
+        with caplog.at_level(logging.DEBUG):
+            # v5: a ping from an unknown node gets a pong carrying its hash
+            me = srv.discv5.self_node()
+            h = client.ping(me)
+            pong = client.wait(pongPacket)
+            assert pong.remote_id == me.id and pong.data.reply_tok == h
+            # v4 still answers on the same port
+            assert _v4_ping(srv.self().id, port) is None
+        # The v5 packets went through v4's decoder first: at debug, and only there.
+        v4_bad = [r for r in caplog.records if r.name == "p2p.discover" and "Bad discv4 packet" in r.getMessage()]
+        assert v4_bad and all(r.levelno == logging.DEBUG for r in v4_bad)
+        assert not [r for r in caplog.records if r.name.startswith("p2p.discover") and r.levelno > logging.INFO]
+        info = srv.node_info()
+        assert info.discv5 == str(me) and info.discv5.startswith("enode://" + me.id.hex() + "@")
+    finally:
+        client.close()
+        srv.stop()
+    assert srv.discv5.closed.is_set()
+
+
+def test_server_v5_alone(crypto_backend):
+    srv = _server(discovery_v5=True, no_discovery=True)
+    client = _V5Client()
+    try:
+        assert srv.ntab is None and srv.discv5 is not None
+        me = srv.discv5.self_node()
+        h = client.ping(me)
+        assert client.wait(pongPacket).data.reply_tok == h
+        err = _v4_ping(srv.self().id, me.udp)  # nobody speaks v4 there
+        assert err is v4udp.errTimeout
+    finally:
+        client.close()
+        srv.stop()
+
+
+def test_server_v5_bootstrap_nodes(crypto_backend):
+    boot = _server(discovery_v5=True, no_discovery=True)
+    try:
+        srv = _server(discovery_v5=True, bootstrap_nodes_v5=[boot.discv5.self_node()])
+        try:
+            # The bootnode learns of us from our pings: a lookup there finds us.
+            want = srv.discv5.self_node().id
+            found = None
+            for _ in range(40):  # each lookup waits on real replies; the first may come too early
+                found = boot.discv5.resolve(want)
+                if found is not None:
+                    break
+            assert found is not None and found.udp == srv.discv5.self_node().udp
+        finally:
+            srv.stop()
+    finally:
+        boot.stop()
+
+
+def test_server_v5_bad_bootstrap_node_fails_start():
+    from p2p.discv5.node import NodeID, new_node as new_v5_node
+    from p2p.server import Config, Server
+
+    srv = Server(Config(private_key=crypto.generate_key(), listen_addr="127.0.0.1:0", discovery_v5=True,
+                        bootstrap_nodes_v5=[new_v5_node(NodeID(), "127.0.0.1", 0, 0)]))
+    with pytest.raises(ValueError):
+        srv.start()
+    assert srv.discv5 is None and not srv.running

@@ -1,10 +1,11 @@
-"""bootnode: a bootstrap node for the discovery v4 protocol (port of geth's cmd/bootnode).
+"""bootnode: a bootstrap node for the discovery protocol (port of geth's cmd/bootnode).
 
 Usage::
 
     bootnode --genkey boot.key                  # write a new node key and exit
     bootnode --nodekey boot.key --writeaddress  # print the node ID and exit
-    bootnode --nodekey boot.key --addr :30301   # serve discovery
+    bootnode --nodekey boot.key --addr :30301   # serve discovery v4
+    bootnode --nodekey boot.key --v5            # serve v5 topic discovery instead
 
 When serving, the node's enode URL is the first line on stdout; the process then
 answers discovery requests until SIGINT or SIGTERM, and exits 0 after closing.
@@ -46,7 +47,7 @@ class _ArgumentParser(argparse.ArgumentParser):
 def _build_parser() -> argparse.ArgumentParser:
     # Go's flag package accepts -flag and --flag alike; so does this parser.
     p = _ArgumentParser(prog="bootnode", allow_abbrev=False,
-                        description="Run a bootstrap node for the Ethereum discovery protocol (v4).")
+                        description="Run a bootstrap node for the Ethereum discovery protocol (v4, or v5 with -v5).")
     p.add_argument("-version", "--version", action="version", version=version_string("bootnode"))
     p.add_argument("-addr", "--addr", default=":30301", help="listen address (default :30301)")
     p.add_argument("-genkey", "--genkey", default="", metavar="FILE", help="generate a node key")
@@ -59,8 +60,7 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="port mapping mechanism (any|none|upnp|pmp|extip:<IP>)")
     p.add_argument("-netrestrict", "--netrestrict", default="", metavar="CIDRS",
                    help="restrict network communication to the given IP networks (CIDR masks)")
-    p.add_argument("-v5", "--v5", action="store_true",
-                   help="run a v5 topic discovery bootnode (not ported: refused)")
+    p.add_argument("-v5", "--v5", action="store_true", help="run a v5 topic discovery bootnode")
     p.add_argument("-vmodule", "--vmodule", default="",
                    help="log verbosity pattern (accepted for compatibility, ignored)")
     p.add_argument("-verbosity", "--verbosity", type=int, default=3, choices=range(6),
@@ -157,8 +157,6 @@ def run(argv=None, stdout=None) -> int:
     out = stdout or sys.stdout
     args = _build_parser().parse_args(argv)
     set_verbosity(args.verbosity)
-    if args.v5:
-        raise _Fatal("-v5: topic discovery (discv5) is not ported; run without -v5")
 
     try:
         natm = _parse_nat(args.nat)
@@ -224,9 +222,14 @@ def run(argv=None, stdout=None) -> int:
             ip = ipaddress.ip_address("127.0.0.1")
         self_node = new_node(pubkey_id(node_key.public_key), ip, realaddr[1], realaddr[1])
 
-        cfg = Config(private_key=node_key, announce_addr=realaddr, net_restrict=restrict_list)
         try:
-            tab = listen_udp(conn, cfg)
+            if args.v5:
+                from p2p.discv5.udp import listen_udp as listen_udp_v5
+
+                tab = listen_udp_v5(node_key, conn, realaddr, "", restrict_list)
+            else:
+                cfg = Config(private_key=node_key, announce_addr=realaddr, net_restrict=restrict_list)
+                tab = listen_udp(conn, cfg)
         except Exception as e:
             conn.close()
             nat_quit.set()

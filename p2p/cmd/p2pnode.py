@@ -2,11 +2,18 @@
 
     p2pnode --addr 127.0.0.1:30303 --nodiscover --static enode://...@127.0.0.1:30304
 
+    p2pnode --addr 127.0.0.1:30303 --v5disc --bootnodesv5 enode://...@127.0.0.1:30301 --topic chat
+
 The first line on stdout is this node's enode URL. After it, one line per event::
 
     peer add <id prefix> <name> <address>
     peer drop <id prefix> <reason>
     chat <id prefix>: <text>
+    topic found <id prefix> <address>
+
+With ``--v5disc`` the node also runs topic discovery (discv5) on its UDP port; with
+``--topic NAME`` it registers NAME there and searches it, printing each node found
+once (``<address>`` is its discovery endpoint).
 
 Every line typed on stdin is sent to all connected peers. SIGINT or SIGTERM stops
 the node cleanly (peers are told "client quitting") with exit status 0. Bad
@@ -131,7 +138,12 @@ def _parser():
     p.add_argument("--static", default="", metavar="URLS", help="comma-separated enode URLs to keep connected")
     p.add_argument("--trusted", default="", metavar="URLS", help="comma-separated enode URLs always let in")
     p.add_argument("--maxpeers", type=int, default=25, metavar="N", help="maximum number of peers")
-    p.add_argument("--nodiscover", action="store_true", help="disable discovery")
+    p.add_argument("--nodiscover", action="store_true", help="disable discovery (v4)")
+    p.add_argument("--v5disc", action="store_true", help="run topic discovery (discv5) too")
+    p.add_argument("--bootnodesv5", default="", metavar="URLS",
+                   help="comma-separated discv5 node URLs to join topic discovery")
+    p.add_argument("--topic", default="", metavar="NAME",
+                   help="with --v5disc: register and search this topic, print the nodes found")
     p.add_argument("--nodial", action="store_true", help="never dial out")
     p.add_argument("--nat", default="none", metavar="SPEC", help="NAT port mapping: none|any|upnp|pmp|extip:IP")
     p.add_argument("--netrestrict", default="", metavar="CIDRS", help="comma-separated allowed networks")
@@ -143,8 +155,9 @@ def _parser():
     return p
 
 
-def _nodes(urls: str, what: str):
-    from p2p.discover.node import parse_node
+def _nodes(urls: str, what: str, parse_node=None):
+    if parse_node is None:
+        from p2p.discover.node import parse_node
 
     out = []
     for u in urls.split(","):
@@ -189,7 +202,14 @@ def build_config(args):
         bootstrap_nodes=_nodes(args.bootnodes, "bootnode"),
         static_nodes=_nodes(args.static, "static node"),
         trusted_nodes=_nodes(args.trusted, "trusted node"),
+        discovery_v5=args.v5disc,
     )
+    if args.bootnodesv5 or args.topic:
+        if not args.v5disc:
+            raise UsageError("--bootnodesv5 and --topic need --v5disc")
+        from p2p.discv5.node import parse_node as parse_v5_node
+
+        cfg.bootstrap_nodes_v5 = _nodes(args.bootnodesv5, "v5 bootnode", parse_v5_node)
     if args.netrestrict:
         from p2p.netutil.net import Netlist
 
@@ -237,6 +257,54 @@ def _addr(a) -> str:
     if isinstance(a, tuple):
         return "%s:%d" % (a[0], a[1])
     return str(a)
+
+
+#: First search period of --topic (geth's light client starts its server search at 1 s).
+TOPIC_SEARCH_PERIOD = 1.0
+
+
+def _run_topic(net, topic, out):
+    """Register and search ``topic`` on the discv5 Network; returns the function that stops it.
+
+    Each node found is printed once as ``topic found <id prefix> <address>``.
+    """
+    from p2p.discv5 import mclock
+    from p2p.netutil.net import addr_str
+
+    stop_reg = net.clock.event()
+    set_period = net.clock.queue()
+    found = net.clock.queue()
+    set_period.put(int(TOPIC_SEARCH_PERIOD * mclock.Second))
+    seen = set()
+
+    def print_found():
+        while True:
+            n = found.get()
+            if n is None:
+                return
+            if n.id not in seen:
+                seen.add(n.id)
+                out.line("topic found %s %s" % (_short(n.id), addr_str(n.addr())))
+
+    threads = [
+        threading.Thread(target=net.register_topic, args=(topic, stop_reg), name="p2pnode.registerTopic",
+                         daemon=True),
+        threading.Thread(target=net.search_topic, args=(topic, set_period, found, None),
+                         name="p2pnode.searchTopic", daemon=True),
+        threading.Thread(target=print_found, name="p2pnode.topicFound", daemon=True),
+    ]
+    for t in threads:
+        t.start()
+
+    def stop():
+        stop_reg.set()
+        set_period.put(None)  # the last request: the search ends
+        threads[0].join(5.0)
+        threads[1].join(5.0)
+        found.put(None)
+        threads[2].join(5.0)
+
+    return stop
 
 
 def main(argv=None) -> int:
@@ -302,9 +370,14 @@ def main(argv=None) -> int:
     threading.Thread(target=stdin_loop, name="p2pnode.stdin", daemon=True).start()
 
     out.line(str(srv.self()))
+    stop_topic = None
+    if args.topic:
+        stop_topic = _run_topic(srv.discv5, args.topic, out)
     try:
         stop.wait()
     finally:
+        if stop_topic is not None:
+            stop_topic()
         srv.stop()
         sub.unsubscribe()
         events.put(None)

@@ -131,7 +131,6 @@ def test_genkey(tmp_path, capsys):
     (["--nodekeyhex", KEYHEX, "--verbosity", "9"], "verbosity"),
     (["--nodekeyhex", KEYHEX, "--addr", "127.0.0.1"], "-addr: address 127.0.0.1: missing port in address"),
     (["--nodekeyhex", KEYHEX, "--addr", "127.0.0.1:99999"], "-addr: invalid port"),
-    (["--nodekeyhex", KEYHEX, "--v5"], "-v5: topic discovery (discv5) is not ported"),
 ])
 def test_bad_flags_exit_2(argv, msg, capsys):
     assert bootnode.main(argv) == 2
