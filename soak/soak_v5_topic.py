@@ -66,6 +66,18 @@ class Proc:
         return rc
 
 
+def _rss_mib(pid):
+    """Resident memory of a process in MiB (Linux /proc), or None."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        return None
+    return None
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--nodes", type=int, default=4)
@@ -118,6 +130,10 @@ def main(argv=None):
             ok &= good
             print("%s: found %d/%d%s" % (name, len(f), want, (" first %.1fs, last wanted %.1fs" % (
                 times[0], times[min(want, len(times)) - 1])) if times else ""))
+        rss = [_rss_mib(p.proc.pid) for p in procs[1:]]
+        rss = [r for r in rss if r is not None]
+        if rss:
+            print("RSS per p2pnode process: min %.1f MiB, max %.1f MiB (interpreter included)" % (min(rss), max(rss)))
         print("%s: %d nodes, topic %r, %.1fs" % ("ok" if ok else "FAILED", args.nodes, args.topic,
                                                  time.monotonic() - start))
         return 0 if ok else 1
