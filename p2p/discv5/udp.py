@@ -435,6 +435,29 @@ class conn:
         raise NotImplementedError
 
 
+def listen_udp(priv, conn, realaddr, node_db_path, netrestrict=None):
+    """Start discovery v5 on ``conn``: the running Network (geth's ``ListenUDP``).
+
+    ``realaddr`` is the address announced to others, ``node_db_path`` the node
+    database's directory ("" for a temporary one, ``"<no database>"`` for none).
+    """
+    from p2p.discv5.net import new_network  # net.py imports this module
+
+    transport = _listen_udp(priv, conn, realaddr)
+    net = new_network(transport, priv.public_key, node_db_path, netrestrict)
+    log.info("UDP listener up", net=net.tab.self)
+    transport.net = net
+    t = threading.Thread(target=transport.read_loop, name="discv5.udp.readLoop", daemon=True)
+    transport._read_thread = t
+    t.start()
+    return net
+
+
+def _listen_udp(priv, conn, realaddr):
+    """The transport alone (geth's ``listenUDP``), for tests and listen_udp."""
+    return udp(conn, priv, make_endpoint(realaddr, realaddr[1]))
+
+
 class udp:
     """The v5 RPC transport (geth's unexported ``udp`` type), the Network's ``transport``."""
 
@@ -557,29 +580,6 @@ class udp:
             return err
         self.net.req_read_packet(pkt)
         return None
-
-
-def listen_udp(priv, conn, realaddr, node_db_path, netrestrict=None):
-    """Start discovery v5 on ``conn``: the running Network (geth's ``ListenUDP``).
-
-    ``realaddr`` is the address announced to others, ``node_db_path`` the node
-    database's directory ("" for a temporary one, ``"<no database>"`` for none).
-    """
-    from p2p.discv5.net import new_network  # net.py imports this module
-
-    transport = _listen_udp(priv, conn, realaddr)
-    net = new_network(transport, priv.public_key, node_db_path, netrestrict)
-    log.info("UDP listener up", net=net.tab.self)
-    transport.net = net
-    t = threading.Thread(target=transport.read_loop, name="discv5.udp.readLoop", daemon=True)
-    transport._read_thread = t
-    t.start()
-    return net
-
-
-def _listen_udp(priv, conn, realaddr):
-    """The transport alone (geth's ``listenUDP``), for tests and listen_udp."""
-    return udp(conn, priv, make_endpoint(realaddr, realaddr[1]))
 
 
 def encode_packet(priv, ptype, req):

@@ -11,7 +11,7 @@ from p2p.discv5 import udp as v5udp
 from p2p.discv5.node import new_node, parse_node, pubkey_id
 from p2p.discv5.nodeevent_string import pongPacket
 
-from tests.cmd.test_bootnode import KEYHEX, KEYID, WAIT, restore_p2p_logging, run_bootnode  # noqa: F401
+from tests.cmd.test_bootnode import KEYHEX, KEYID, WAIT, Bootnode
 
 
 class _Recorder:
@@ -23,8 +23,17 @@ class _Recorder:
         self.got.put(pkt)
 
 
-def test_serve_v5_prints_url_and_answers_v5_ping(run_bootnode, crypto_backend):
-    b = run_bootnode("--nodekeyhex", KEYHEX, "--addr", "127.0.0.1:0", "--v5")
+def test_serve_v5_prints_url_and_answers_v5_ping(crypto_backend):
+    b = Bootnode("--nodekeyhex", KEYHEX, "--addr", "127.0.0.1:0", "--v5")
+    try:
+        _ping_v5_bootnode(b)
+    finally:
+        if b.proc.poll() is None:
+            b.proc.kill()
+            b.proc.communicate()
+
+
+def _ping_v5_bootnode(b):
     line = b.first_line()
     m = re.fullmatch(r"enode://([0-9a-f]{128})@127\.0\.0\.1:(\d+)", line)
     assert m and m.group(1) == KEYID, line

@@ -64,6 +64,10 @@ def node_at_distance(base, ld, rnd=random):
     return Node(id=NodeID(sha + bytes(32)), sha=sha)  # a unique ID all the same
 
 
+def new_ping_recorder():
+    return PingRecorder()
+
+
 class PingRecorder:
     """Records pings and answers as told (geth's pingRecorder)."""
 
@@ -85,10 +89,6 @@ class PingRecorder:
         if self.responding.get(toid):
             return None
         return errTimeout
-
-
-def new_ping_recorder():
-    return PingRecorder()
 
 
 def quickcfg():

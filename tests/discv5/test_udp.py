@@ -85,6 +85,10 @@ def test_forward_compatibility(crypto_backend):
     assert _decode(bytes.fromhex(cases[2]["input"])).data.topics == ["\x01", "\x02", "\x03", "\x04", "\x05"]
 
 
+def newpipe():
+    return DgramPipe()
+
+
 class DgramPipe:
     """A fake UDP socket: it queues every datagram sent (geth's dgramPipe)."""
 
@@ -123,10 +127,6 @@ class DgramPipe:
             if not self.cond.wait_for(lambda: self.queue, timeout):
                 raise AssertionError("no packet sent within %ss" % timeout)
             return self.queue.pop(0)
-
-
-def newpipe():
-    return DgramPipe()
 
 
 # ---------------------------------------------------------------------------
