@@ -237,16 +237,20 @@ def test_server_v5_alone(crypto_backend):
 def test_server_v5_bootstrap_nodes(crypto_backend):
     boot = _server(discovery_v5=True, no_discovery=True)
     try:
+        added = queue.Queue()
+        # The bootnode's table tells when a node has bonded with it (the hook runs in its loop).
+        boot.discv5.tab.node_added_hook = added.put
         srv = _server(discovery_v5=True, bootstrap_nodes_v5=[boot.discv5.self_node()])
         try:
-            # The bootnode learns of us from our pings: a lookup there finds us.
-            want = srv.discv5.self_node().id
-            found = None
-            for _ in range(40):  # each lookup waits on real replies; the first may come too early
-                found = boot.discv5.resolve(want)
-                if found is not None:
+            want = srv.discv5.self_node()
+            while True:
+                n = added.get(timeout=60)
+                if n.id == want.id:
                     break
-            assert found is not None and found.udp == srv.discv5.self_node().udp
+            assert n.udp == want.udp
+            # and a lookup there now finds us
+            found = boot.discv5.resolve(want.id)
+            assert found is not None and found.id == want.id
         finally:
             srv.stop()
     finally:
