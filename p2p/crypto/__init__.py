@@ -394,7 +394,7 @@ def to_ecdsa(d: bytes) -> PrivateKey:
     return _to_ecdsa(d, True)
 
 
-def to_ecdsa_unsafe(d: bytes):
+def to_ecdsa_unsafe(d: bytes) -> PrivateKey | None:
     """Like to_ecdsa, but accepts short (unpadded) secrets and returns None on error."""
     try:
         return _to_ecdsa(d, False)

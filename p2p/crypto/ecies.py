@@ -38,7 +38,7 @@ __all__ = [
     "ErrInvalidPublicKey", "ErrSharedKeyIsPointAtInfinity", "ErrSharedKeyTooBig",
     "ErrKeyDataTooLong", "ErrSharedTooLong", "ErrInvalidMessage",
     "ErrUnsupportedECDHAlgorithm", "ErrUnsupportedECIESParameters",
-    "PublicKey", "PrivateKey", "import_ecdsa", "import_ecdsa_public", "export_ecdsa",
+    "PublicKey", "PrivateKey", "import_ecdsa", "import_ecdsa_public",
     "generate_key", "max_shared_key_length", "generate_shared", "inc_counter",
     "concat_kdf", "message_tag", "generate_iv", "sym_encrypt", "sym_decrypt",
     "encrypt", "decrypt", "ECIESParams", "ECIES_AES128_SHA256", "ECIES_AES256_SHA256",
@@ -147,7 +147,7 @@ def add_params_for_curve(curve: str, params: ECIESParams) -> None:
     _params_from_curve[curve] = params
 
 
-def params_from_curve(curve: str):
+def params_from_curve(curve: str) -> ECIESParams | None:
     """The recommended parameters for a curve name, or None if unknown."""
     return _params_from_curve.get(curve)
 
@@ -196,13 +196,15 @@ class PrivateKey(crypto.PrivateKey):
     curve = DEFAULT_CURVE
 
     @property
-    def params(self):
+    def params(self) -> ECIESParams | None:
         return getattr(self.public_key, "params", None)
 
     def export_ecdsa(self) -> crypto.PrivateKey:
         """The plain :mod:`p2p.crypto` private key."""
         return crypto.PrivateKey(self.secret, self.public_key.export_ecdsa())
 
+    # geth's API has these two as methods; the work is done by the module functions
+    # of the same names, which stand at the methods' places in ecies.go's order.
     def generate_shared(self, pub, sk_len: int, mac_len: int) -> bytes:
         return generate_shared(self, pub, sk_len, mac_len)
 
@@ -218,11 +220,6 @@ def import_ecdsa(prv: crypto.PrivateKey) -> PrivateKey:
     if prv is None:
         raise ErrImport()
     return PrivateKey(prv.secret, import_ecdsa_public(prv.public_key))
-
-
-def export_ecdsa(key):
-    """The :mod:`p2p.crypto` key behind an ECIES public or private key."""
-    return key.export_ecdsa()
 
 
 def generate_key(rand=None, curve: str = DEFAULT_CURVE, params: ECIESParams = None) -> PrivateKey:

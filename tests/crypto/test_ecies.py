@@ -332,7 +332,7 @@ def test_plain_crypto_keys_accepted(crypto_backend):
     assert cmp_public(ek.public_key, k.public_key)
     assert not cmp_private(ek, crypto.generate_key()) and not cmp_public(ek.public_key, None)
     assert ek.public_key.export_ecdsa() == k.public_key
-    assert ecies.export_ecdsa(ek.public_key).raw == k.public_key.raw
+    assert ek.public_key.export_ecdsa().raw == k.public_key.raw
     assert ecies.import_ecdsa_public(k.public_key).params is ecies.ECIES_AES128_SHA256
     # An ECIES private key built around a plain public key falls back to the defaults.
     mixed = ecies.PrivateKey(k.secret, k.public_key)
