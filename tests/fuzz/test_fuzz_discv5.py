@@ -300,3 +300,36 @@ def test_fuzz_handle_packet_never_raises(buf):
         assert len(t.net.got) == 1
     else:
         assert isinstance(err, DOCUMENTED) and not t.net.got
+
+
+@fuzz_settings(ci_examples=60)
+@given(st.lists(st.integers(0, (1 << 32) - 1), min_size=0, max_size=40),
+       st.lists(topics_st.map(lambda t: t[0] if t else "x"), min_size=0, max_size=40),
+       st.integers(0, 1 << 62), st.booleans())
+@example([0xFFFFFFFF] * 3, ["a", "b", "c"], 0, True)
+def test_fuzz_pong_to_ticket_absurd_wait_periods(waits, topics, local_time, right_hash):
+    # A decoded pong becomes a ticket (ticket.py): any uint32 wait period gives a time, the
+    # wrong list length or topic hash the documented ValueError, and the ticket goes back
+    # into a pong unchanged.
+    from p2p.discv5 import mclock
+    from p2p.discv5.net import rlp_hash
+    from p2p.discv5.ticket import pong_to_ticket, ticket_to_pong, time_bucket
+
+    th = rlp_hash(topics) if right_hash else bytes(32)
+    buf, _ = encode_packet(KEY, 2, Pong(RpcEndpoint(None, 0, 0), b"", 0, th, 1, waits))
+    if len(buf) > maxPacketSize:
+        return
+    pkt = IngressPacket()
+    decode_packet(buf, pkt)
+    try:
+        t = pong_to_ticket(local_time, topics, None, pkt)
+    except ValueError:
+        assert len(topics) != len(waits) or not right_hash or rlp_hash(topics) != th
+        return
+    assert len(topics) == len(waits) and right_hash
+    for w, rt in zip(waits, t.reg_time):
+        assert rt == local_time + w * mclock.Second
+        assert time_bucket(rt) - time_bucket(local_time) <= (w + 60) // 60 + 1
+    back = Pong()
+    ticket_to_pong(t, back)
+    assert back.wait_periods == waits and back.topic_hash == th
