@@ -40,13 +40,13 @@ _init()
 
 
 @dataclass
-class dialtest:  # noqa: N801 - geth's name
+class DialTest:  # geth's dialtest
     init: object  # the dialstate, before and after the test
     rounds: list
 
 
 @dataclass
-class round:  # noqa: N801 - geth's name
+class Round:  # geth's round
     peers: List = field(default_factory=list)  # current peer set
     done: List = field(default_factory=list)  # tasks that finished this round
     new: List = field(default_factory=list)  # the tasks new_tasks must return
@@ -63,7 +63,7 @@ def _Peer(flags, id):  # noqa: N802 - geth's &Peer{rw: &conn{flags: ..., id: ...
     return Peer(_conn(flags, id), {})
 
 
-def run_dial_test(test: dialtest):
+def run_dial_test(test: DialTest):
     vtime = 0.0
     running = 0
 
@@ -89,7 +89,7 @@ def run_dial_test(test: dialtest):
         running += len(new)
 
 
-class fake_table(list):  # noqa: N801 - geth's fakeTable: a fixed list of "random" nodes
+class FakeTable(list):  # geth's fakeTable: a fixed list of "random" nodes
     def self(self):
         return Node()
 
@@ -126,16 +126,16 @@ def _peers(*spec):
 
 
 def test_dial_state_dyn_dial():
-    run_dial_test(dialtest(
-        init=new_dial_state(None, None, fake_table(), 5, None),
+    run_dial_test(DialTest(
+        init=new_dial_state(None, None, FakeTable(), 5, None),
         rounds=[
             # A lookup is started.
-            round(
+            Round(
                 peers=_peers((staticDialedConn, 0), (dynDialedConn, 1), (dynDialedConn, 2)),
                 new=[DiscoverTask()],
             ),
             # Its results are dialed once it is done.
-            round(
+            Round(
                 peers=_peers((staticDialedConn, 0), (dynDialedConn, 1), (dynDialedConn, 2)),
                 done=[DiscoverTask(results=[
                     _n(2),  # already connected: skipped
@@ -148,39 +148,39 @@ def test_dial_state_dyn_dial():
                 new=[_dyn(3), _dyn(4), _dyn(5)],
             ),
             # Two dials finish; peers plus running dials already fill the 5 slots.
-            round(
+            Round(
                 peers=_peers((staticDialedConn, 0), (dynDialedConn, 1), (dynDialedConn, 2),
                              (dynDialedConn, 3), (dynDialedConn, 4)),
                 done=[_dyn(3), _dyn(4)],
             ),
             # All slots are taken; only a wait for the history is scheduled.
-            round(
+            Round(
                 peers=_peers((staticDialedConn, 0), (dynDialedConn, 1), (dynDialedConn, 2),
                              (dynDialedConn, 3), (dynDialedConn, 4), (dynDialedConn, 5)),
                 done=[_dyn(5)],
                 new=[WaitExpireTask(14.0)],
             ),
             # Peer 2 leaves; the buffered lookup results are used.
-            round(
+            Round(
                 peers=_peers((staticDialedConn, 0), (dynDialedConn, 1), (dynDialedConn, 3),
                              (dynDialedConn, 4), (dynDialedConn, 5)),
                 new=[_dyn(6)],
             ),
             # Peers 3 and 4 leave, dial 6 finishes: the last buffered result is dialed
             # and, as more are needed, a new lookup starts.
-            round(
+            Round(
                 peers=_peers((staticDialedConn, 0), (dynDialedConn, 1), (dynDialedConn, 5)),
                 done=[_dyn(6)],
                 new=[_dyn(7), DiscoverTask()],
             ),
             # Peer 7 connects; still one slot short, but a lookup is already running.
-            round(
+            Round(
                 peers=_peers((staticDialedConn, 0), (dynDialedConn, 1), (dynDialedConn, 5),
                              (dynDialedConn, 7)),
                 done=[_dyn(7)],
             ),
             # The lookup returns nothing: another one starts right away.
-            round(
+            Round(
                 peers=_peers((staticDialedConn, 0), (dynDialedConn, 1), (dynDialedConn, 5),
                              (dynDialedConn, 7)),
                 done=[DiscoverTask()],
@@ -192,26 +192,26 @@ def test_dial_state_dyn_dial():
 
 def test_dial_state_dyn_dial_bootnode():
     bootnodes = [_n(1), _n(2), _n(3)]
-    table = fake_table([_n(4), _n(5), _n(6), _n(7), _n(8)])
-    run_dial_test(dialtest(
+    table = FakeTable([_n(4), _n(5), _n(6), _n(7), _n(8)])
+    run_dial_test(DialTest(
         init=new_dial_state(None, bootnodes, table, 5, None),
         rounds=[
             # Two random table nodes are dialed; the bootnodes wait for the fallback interval.
-            round(new=[_dyn(4), _dyn(5), DiscoverTask()]),
+            Round(new=[_dyn(4), _dyn(5), DiscoverTask()]),
             # The dials fail; still inside the fallback interval.
-            round(done=[_dyn(4), _dyn(5)]),
+            Round(done=[_dyn(4), _dyn(5)]),
             # Nothing changes.
-            round(),
+            Round(),
             # Fallback interval passed: the first bootnode plus the expired random nodes.
-            round(new=[_dyn(1), _dyn(4), _dyn(5)]),
+            Round(new=[_dyn(1), _dyn(4), _dyn(5)]),
             # They fail; the second bootnode is next.
-            round(done=[_dyn(1), _dyn(4), _dyn(5)], new=[_dyn(2)]),
+            Round(done=[_dyn(1), _dyn(4), _dyn(5)], new=[_dyn(2)]),
             # Then the third.
-            round(done=[_dyn(2)], new=[_dyn(3)]),
+            Round(done=[_dyn(2)], new=[_dyn(3)]),
             # Back to the first bootnode; the random nodes have expired again.
-            round(done=[_dyn(3)], new=[_dyn(1), _dyn(4), _dyn(5)]),
+            Round(done=[_dyn(3)], new=[_dyn(1), _dyn(4), _dyn(5)]),
             # A random node connects: no more bootnode dials.
-            round(
+            Round(
                 peers=_peers((dynDialedConn, 4)),
                 done=[_dyn(1), _dyn(4), _dyn(5)],
             ),
@@ -221,32 +221,32 @@ def test_dial_state_dyn_dial_bootnode():
 
 def test_dial_state_dyn_dial_from_table():
     # The table hands out the same "random" nodes, in this order, every time.
-    table = fake_table([_n(i) for i in range(1, 9)])
-    run_dial_test(dialtest(
+    table = FakeTable([_n(i) for i in range(1, 9)])
+    run_dial_test(DialTest(
         init=new_dial_state(None, None, table, 10, None),
         rounds=[
             # 5 of the 8 random nodes are dialed, and a lookup starts.
-            round(new=[_dyn(1), _dyn(2), _dyn(3), _dyn(4), _dyn(5), DiscoverTask()]),
+            Round(new=[_dyn(1), _dyn(2), _dyn(3), _dyn(4), _dyn(5), DiscoverTask()]),
             # Nodes 1 and 2 connect; the lookup results are dialed.
-            round(
+            Round(
                 peers=_peers((dynDialedConn, 1), (dynDialedConn, 2)),
                 done=[_dyn(1), _dyn(2), DiscoverTask(results=[_n(10), _n(11), _n(12)])],
                 new=[_dyn(10), _dyn(11), _dyn(12), DiscoverTask()],
             ),
             # 3, 4 and 5 fail; the lookup results connect.
-            round(
+            Round(
                 peers=_peers((dynDialedConn, 1), (dynDialedConn, 2), (dynDialedConn, 10),
                              (dynDialedConn, 11), (dynDialedConn, 12)),
                 done=[_dyn(3), _dyn(4), _dyn(5), _dyn(10), _dyn(11), _dyn(12)],
             ),
             # Waiting for the history; the running lookup keeps the loop busy, so no wait task.
-            round(
+            Round(
                 peers=_peers((dynDialedConn, 1), (dynDialedConn, 2), (dynDialedConn, 10),
                              (dynDialedConn, 11), (dynDialedConn, 12)),
             ),
             # 3 and 4 are not retried: only the first two random nodes are tried and
             # those are connected already.
-            round(
+            Round(
                 peers=_peers((dynDialedConn, 1), (dynDialedConn, 2), (dynDialedConn, 10),
                              (dynDialedConn, 11), (dynDialedConn, 12)),
             ),
@@ -255,49 +255,49 @@ def test_dial_state_dyn_dial_from_table():
 
 
 def test_dial_state_net_restrict():
-    table = fake_table([
+    table = FakeTable([
         _n(1, "127.0.0.1"), _n(2, "127.0.0.2"), _n(3, "127.0.0.3"), _n(4, "127.0.0.4"),
         _n(5, "127.0.2.5"), _n(6, "127.0.2.6"), _n(7, "127.0.2.7"), _n(8, "127.0.2.8"),
     ])
     restrict = Netlist()
     restrict.add("127.0.2.0/24")
-    run_dial_test(dialtest(
+    run_dial_test(DialTest(
         init=new_dial_state(None, None, table, 10, restrict),
         rounds=[
-            round(new=[DialTask(dynDialedConn, table[4]), DiscoverTask()]),
+            Round(new=[DialTask(dynDialedConn, table[4]), DiscoverTask()]),
         ],
     ))
 
 
 def test_dial_state_static_dial():
     want_static = [_n(1), _n(2), _n(3), _n(4), _n(5)]
-    run_dial_test(dialtest(
-        init=new_dial_state(want_static, None, fake_table(), 0, None),
+    run_dial_test(DialTest(
+        init=new_dial_state(want_static, None, FakeTable(), 0, None),
         rounds=[
             # The static nodes that are not connected are dialed.
-            round(
+            Round(
                 peers=_peers((dynDialedConn, 1), (dynDialedConn, 2)),
                 new=[_static(3), _static(4), _static(5)],
             ),
             # Every static node is connected or being dialed.
-            round(
+            Round(
                 peers=_peers((dynDialedConn, 1), (dynDialedConn, 2), (staticDialedConn, 3)),
                 done=[_static(3)],
             ),
             # All connected: only a wait for the history.
-            round(
+            Round(
                 peers=_peers((dynDialedConn, 1), (dynDialedConn, 2), (staticDialedConn, 3),
                              (staticDialedConn, 4), (staticDialedConn, 5)),
                 done=[_static(4), _static(5)],
                 new=[WaitExpireTask(14.0)],
             ),
             # A round passes while the history expires; nothing new.
-            round(
+            Round(
                 peers=_peers((dynDialedConn, 1), (dynDialedConn, 2), (staticDialedConn, 3),
                              (staticDialedConn, 4), (staticDialedConn, 5)),
             ),
             # Dropped static nodes are redialed at once, however they were first connected.
-            round(
+            Round(
                 peers=_peers((dynDialedConn, 1), (staticDialedConn, 3), (staticDialedConn, 5)),
                 new=[_static(2), _static(4)],
             ),
@@ -309,15 +309,15 @@ def test_dial_static_after_reset():
     want_static = [_n(1), _n(2)]
     rounds = [
         # Both static nodes are dialed.
-        round(peers=[], new=[_static(1), _static(2)]),
+        Round(peers=[], new=[_static(1), _static(2)]),
         # Both connect: nothing to dial, wait for the history.
-        round(
+        Round(
             peers=_peers((staticDialedConn, 1), (staticDialedConn, 2)),
             done=[_static(1), _static(2)],
             new=[WaitExpireTask(30.0)],
         ),
     ]
-    d_test = dialtest(init=new_dial_state(want_static, None, fake_table(), 0, None), rounds=rounds)
+    d_test = DialTest(init=new_dial_state(want_static, None, FakeTable(), 0, None), rounds=rounds)
     run_dial_test(d_test)
     for n in want_static:
         d_test.init.remove_static(n)
@@ -328,26 +328,26 @@ def test_dial_static_after_reset():
 
 def test_dial_state_cache():
     want_static = [_n(1), _n(2), _n(3)]
-    run_dial_test(dialtest(
-        init=new_dial_state(want_static, None, fake_table(), 0, None),
+    run_dial_test(DialTest(
+        init=new_dial_state(want_static, None, FakeTable(), 0, None),
         rounds=[
             # The unconnected static nodes are dialed.
-            round(peers=[], new=[_static(1), _static(2), _static(3)]),
+            Round(peers=[], new=[_static(1), _static(2), _static(3)]),
             # Every static node is connected or being dialed.
-            round(
+            Round(
                 peers=_peers((staticDialedConn, 1), (staticDialedConn, 2)),
                 done=[_static(1), _static(2)],
             ),
             # Node 3's dial is done; a task waits for its history entry to expire.
-            round(
+            Round(
                 peers=_peers((dynDialedConn, 1), (dynDialedConn, 2)),
                 done=[_static(3)],
                 new=[WaitExpireTask(14.0)],
             ),
             # Still within node 3's history window.
-            round(peers=_peers((dynDialedConn, 1), (dynDialedConn, 2))),
+            Round(peers=_peers((dynDialedConn, 1), (dynDialedConn, 2))),
             # Expired: node 3 is dialed again.
-            round(
+            Round(
                 peers=_peers((dynDialedConn, 1), (dynDialedConn, 2)),
                 new=[_static(3)],
             ),
@@ -373,7 +373,7 @@ class _FakeServer:
 
 def test_dial_resolve():
     resolved = new_node(uint_id(1), "127.0.55.234", 3333, 4444)
-    table = resolve_mock(answer=resolved)
+    table = ResolveMock(answer=resolved)
     state = new_dial_state(None, None, table, 0, None)
 
     # The task is created for the incomplete node.
@@ -407,7 +407,7 @@ def uint_id(i: int) -> NodeID:
     return NodeID(i.to_bytes(4, "big") + bytes(60))
 
 
-class resolve_mock:  # noqa: N801 - geth's resolveMock, the table of test_dial_resolve
+class ResolveMock:  # geth's resolveMock, the table of test_dial_resolve
     def __init__(self, answer=None):
         self.resolve_calls = []
         self.answer = answer
@@ -517,13 +517,13 @@ def test_dial_history_matches_model(ops):
 def test_check_dial_errors():
     self_node = new_node(uint_id(9), "127.0.0.9", 1, 1)
 
-    class table(fake_table):
+    class Table(FakeTable):
         def self(self):
             return self_node
 
     restrict = Netlist()
     restrict.add("127.0.0.0/24")
-    s = new_dial_state(None, None, table(), 4, restrict)
+    s = new_dial_state(None, None, Table(), 4, restrict)
     peers = {uint_id(1): _Peer(dynDialedConn, uint_id(1))}
     s.dialing[uint_id(2)] = dynDialedConn
     s.hist.add(uint_id(3), 100.0)
@@ -539,7 +539,7 @@ def test_check_dial_errors():
 def test_static_candidates_removed_when_self_or_not_whitelisted():
     self_node = new_node(uint_id(9), "127.0.0.9", 1, 1)
 
-    class table(fake_table):
+    class Table(FakeTable):
         def self(self):
             return self_node
 
@@ -547,16 +547,16 @@ def test_static_candidates_removed_when_self_or_not_whitelisted():
     restrict.add("127.0.0.0/24")
     ok = new_node(uint_id(1), "127.0.0.1", 1, 1)
     outside = new_node(uint_id(2), "127.0.1.2", 1, 1)
-    s = new_dial_state([ok, outside, self_node], None, table(), 0, restrict)
+    s = new_dial_state([ok, outside, self_node], None, Table(), 0, restrict)
     assert sametasks(s.new_tasks(0, {}, 0.0), [DialTask(staticDialedConn, ok)])
     assert list(s.static) == [ok.id]
     assert s.dialing == {ok.id: staticDialedConn}
 
 
 def test_new_tasks_does_not_dial_itself_from_lookup():
-    s = new_dial_state(None, None, fake_table(), 4, None)
+    s = new_dial_state(None, None, FakeTable(), 4, None)
     assert sametasks(s.new_tasks(0, {}, 0.0), [DiscoverTask()])
-    # fake_table.self() is the node with the all-zero ID: that lookup result is skipped.
+    # FakeTable.self() is the node with the all-zero ID: that lookup result is skipped.
     s.task_done(DiscoverTask(results=[Node(), _n(1)]), 1.0)
     assert sametasks(s.new_tasks(0, {}, 1.0), [_dyn(1), DiscoverTask()])
 
@@ -573,7 +573,7 @@ def test_dial_task_static_redial_after_resolve(monkeypatch):
     monkeypatch.setattr(dial, "_now", lambda: 1000.0)
     old = new_node(uint_id(1), "127.0.0.1", 1, 1111)
     moved = new_node(uint_id(1), "127.0.0.2", 2, 2222)
-    table = resolve_mock(answer=moved)
+    table = ResolveMock(answer=moved)
     dialed = []
 
     class D:
@@ -593,7 +593,7 @@ def test_dial_task_static_redial_after_resolve(monkeypatch):
 
 
 def test_dial_task_dynamic_failure_does_not_resolve():
-    table = resolve_mock(answer=_n(1, None))
+    table = ResolveMock(answer=_n(1, None))
     dialed = []
     srv = _FakeServer(ntab=table, dialer=_fail_dialer(dialed))
     node = new_node(uint_id(1), "127.0.0.1", 1, 1)
@@ -602,7 +602,7 @@ def test_dial_task_dynamic_failure_does_not_resolve():
 
 
 def test_dial_task_setup_error_is_not_a_dial_error():
-    table = resolve_mock(answer=new_node(uint_id(1), "127.0.0.2", 1, 1))
+    table = ResolveMock(answer=new_node(uint_id(1), "127.0.0.2", 1, 1))
     setup_err = ValueError("handshake failed")
 
     class D:
@@ -646,7 +646,7 @@ def test_dial_task_meters_outbound_connection(monkeypatch):
 def test_dial_task_resolve_backoff(monkeypatch):
     clock = [0.0]
     monkeypatch.setattr(dial, "_now", lambda: clock[0])
-    table = resolve_mock(answer=None)
+    table = ResolveMock(answer=None)
     srv = _FakeServer(ntab=table)
     t = DialTask(staticDialedConn, _n(1))
 
@@ -754,7 +754,7 @@ def _run_in_thread(fn):
 
 
 def test_discover_task_wait_ends_on_quit():
-    table = fake_table()
+    table = FakeTable()
     calls = []
     table.lookup = lambda target: calls.append(target) or []
     srv = _FakeServer(ntab=table)
@@ -771,12 +771,12 @@ def test_discover_task_runs_lookup(monkeypatch):
     found = [_n(1), _n(2)]
     targets = []
 
-    class table(fake_table):
+    class Table(FakeTable):
         def lookup(self, target):
             targets.append(target)
             return found
 
-    srv = _FakeServer(ntab=table())
+    srv = _FakeServer(ntab=Table())
     monkeypatch.setattr(dial, "_now", lambda: 500.0)
     t = DiscoverTask()
     t.do(srv)  # first lookup: no wait
@@ -791,12 +791,12 @@ def test_discover_task_runs_lookup(monkeypatch):
 def test_discover_task_skips_lookup_after_quit():
     calls = []
 
-    class table(fake_table):
+    class Table(FakeTable):
         def lookup(self, target):
             calls.append(target)
             return None  # like geth's fakeTable: nil
 
-    srv = _FakeServer(ntab=table())
+    srv = _FakeServer(ntab=Table())
     t = DiscoverTask()
     t.do(srv)
     assert len(calls) == 1 and t.results == []  # None became an empty result
