@@ -127,10 +127,11 @@ class _SocketConn:
 
     Reads go through one reusable buffer filled with ``recv_into`` (so small
     frames cost one system call); :meth:`read_exact` returns a memoryview that
-    stays valid until the next read. Deadlines are absolute ``time.monotonic``
-    values: a read waits for data with ``poll`` up to the read deadline, a
-    write runs ``sendall`` with the time left as the socket timeout (the
-    socket timeout is shared, so only the writing side sets it).
+    stays valid until the next read. The socket is put in non-blocking mode and
+    every call is tried first: only one that would block waits, with ``poll``,
+    up to its deadline (absolute ``time.monotonic`` values). So a read or a
+    write that the kernel can serve costs one system call, and the reading and
+    the writing thread keep their own deadlines.
     """
 
     # The reusable read buffer starts small and doubles, up to BUF_SIZE, only once
@@ -140,13 +141,14 @@ class _SocketConn:
 
     def __init__(self, sock):
         self.sock = sock
+        sock.setblocking(False)
         self._buf = bytearray(self.INITIAL_BUF_SIZE)
         self._mv = memoryview(self._buf)
         self._r = 0  # start of unread data
         self._w = 0  # end of unread data
         self.read_deadline = None
         self.write_deadline = None
-        self._poller = None  # registered once, used by the reading thread only
+        self._pollers = {}  # select.POLLIN / POLLOUT -> poll object, made on first wait
 
     def set_deadline(self, t):
         self.read_deadline = self.write_deadline = t
@@ -160,25 +162,25 @@ class _SocketConn:
         self.write_deadline = t
         return True
 
+    def _wait(self, event, deadline, what: str) -> None:
+        """Wait until the socket is ready for ``event`` or the deadline passes."""
+        p = self._pollers.get(event)
+        if p is None:
+            p = self._pollers[event] = select.poll()
+            p.register(self.sock, event)
+        if deadline is None:
+            p.poll()
+            return
+        left = deadline - time.monotonic()
+        if left <= 0 or not p.poll(left * 1000.0):
+            raise socket.timeout("rlpx: %s deadline exceeded" % what)
+
     def _recv_into(self, mv) -> int:
-        sock = self.sock
-        dl = self.read_deadline
-        if dl is not None:
-            left = dl - time.monotonic()
-            if left <= 0:
-                raise socket.timeout("rlpx: read deadline exceeded")
-            # The socket timeout is shared with the writing thread, which sets its
-            # own deadline there; wait for data here so the read deadline holds.
-            p = self._poller
-            if p is None:
-                p = self._poller = select.poll()
-                p.register(sock, select.POLLIN)
-            if not p.poll(left * 1000.0):
-                raise socket.timeout("rlpx: read deadline exceeded")
-        try:
-            return sock.recv_into(mv)
-        except socket.timeout:
-            raise socket.timeout("rlpx: read deadline exceeded") from None
+        while True:
+            try:
+                return self.sock.recv_into(mv)
+            except (BlockingIOError, InterruptedError):
+                self._wait(select.POLLIN, self.read_deadline, "read")
 
     def read_exact(self, n: int):
         r = self._r
@@ -245,18 +247,21 @@ class _SocketConn:
             got += cgot
         return memoryview(b"".join(chunks))
 
-    def write(self, data) -> None:
-        sock = self.sock
-        dl = self.write_deadline
-        if dl is not None:
-            left = dl - time.monotonic()
-            if left <= 0:
-                raise socket.timeout("rlpx: write deadline exceeded")
-            sock.settimeout(left)
+    def send_nowait(self, data) -> int:
+        """Send what the socket takes now, without waiting; returns the bytes sent."""
         try:
-            sock.sendall(data)  # the timeout bounds the whole sendall
-        except socket.timeout:
-            raise socket.timeout("rlpx: write deadline exceeded") from None
+            return self.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            return 0
+
+    def write(self, data) -> None:
+        sent = self.send_nowait(data)
+        if sent == len(data):
+            return
+        mv = memoryview(data)
+        while sent < len(mv):
+            self._wait(select.POLLOUT, self.write_deadline, "write")
+            sent += self.send_nowait(mv[sent:])
 
     def close(self) -> None:
         # shutdown wakes a thread blocked in recv on this socket; close alone may not.
@@ -436,25 +441,12 @@ class RLPx(MsgReadWriter):
     def do_proto_handshake(self, our):
         """Exchange devp2p hello messages; returns the remote ProtoHandshake.
 
-        Our hello is written on a helper thread while the remote one is read,
-        as geth does, so two peers with full send buffers cannot deadlock. A
-        read error wins over a write error: a peer that disconnects us with a
+        Our hello is written while the remote one is read, as geth does, so two
+        peers with full send buffers cannot deadlock (see :meth:`_go_send_hello`).
+        A read error wins over a write error: a peer that disconnects us with a
         reason reports that reason.
         """
-        werr = queue.Queue(maxsize=1)
-
-        def write():
-            try:
-                send(self.rw, HANDSHAKE_MSG, our)
-                if log.is_enabled_for(TRACE):
-                    log.trace(">> devp2p hello", addr=addr_str(self.conn), name=our.name,
-                              version=our.version)
-                werr.put(None)
-            except BaseException as e:  # handed to the reading side
-                werr.put(e)
-
-        t = threading.Thread(target=write, name="p2p.rlpx.doProtoHandshake", daemon=True)
-        t.start()
+        werr = self._go_send_hello(our)
         # departure: hello-frame-limit: a frame bigger than the largest hello is refused before its bytes are read
         self.rw.max_frame_size = maxHelloFrameSize
         try:
@@ -465,8 +457,6 @@ class RLPx(MsgReadWriter):
         except BaseException:
             werr.get()  # make sure the write terminates too
             raise
-        finally:
-            t.join()
         e = werr.get()
         if e is not None:
             raise RLPxError("write error: %s" % e) from e
@@ -474,6 +464,48 @@ class RLPx(MsgReadWriter):
         # Both sides compress from here on if the remote speaks version 5.
         self.rw.snappy = their.version >= SNAPPY_PROTOCOL_VERSION
         return their
+
+    def _go_send_hello(self, our) -> queue.Queue:
+        """Start writing our hello; returns the queue its result (None or the error) comes on.
+
+        Python-only: stands for geth's ``go func() { werr <- Send(...) }()``. A thread
+        costs far more than a goroutine, and a fresh socket's send buffer always takes
+        a hello, so the frame is offered to the socket without waiting first; only
+        what it does not take now is left to a thread (``p2p.rlpx.doProtoHandshake``).
+        """
+        werr = queue.Queue(maxsize=1)
+        rw, conn = self.rw, self.conn
+        frame = []
+        try:
+            rw._write = frame.append  # the encrypted frame, not yet written
+            try:
+                send(rw, HANDSHAKE_MSG, our)
+            finally:
+                rw._write = conn.write
+            data = frame[0]
+            sent = conn.send_nowait(data) if isinstance(conn, _SocketConn) else 0
+        except Exception as e:  # handed to the reading side, like the write's own errors
+            werr.put(e)
+            return werr
+        if sent == len(data):
+            self._hello_written(our)
+            werr.put(None)
+            return werr
+
+        def write():
+            try:
+                conn.write(memoryview(data)[sent:])
+                self._hello_written(our)
+                werr.put(None)
+            except BaseException as e:  # handed to the reading side
+                werr.put(e)
+
+        threading.Thread(target=write, name="p2p.rlpx.doProtoHandshake", daemon=True).start()
+        return werr
+
+    def _hello_written(self, our) -> None:
+        if log.is_enabled_for(TRACE):
+            log.trace(">> devp2p hello", addr=addr_str(self.conn), name=our.name, version=our.version)
 
     def do_enc_handshake(self, prv, dial):
         """Run the encryption handshake; ``dial`` is the remote Node when we dialed, else None.

@@ -4,7 +4,7 @@ nothing here is timed) and of the runner's combining of runs and goals."""
 import math
 
 from bench import __main__ as runner
-from bench import bench_server, bench_table
+from bench import bench_load, bench_server, bench_table
 
 
 class _Collect:
@@ -57,6 +57,15 @@ def test_bench_server_tiny():
     _positive(rep.rows)
     threads = next(r for r in rep.rows if r["name"] == "threads per peer")
     assert threads["value"] >= 1
+
+
+def test_bench_load_tiny():
+    """The load generator runs against a p2pnode process and every figure comes out."""
+    rep = _Collect()
+    bench_load.run(rep, seconds=0.3, limit_seconds=0.05)
+    _positive(rep.rows)
+    names = {r["name"] for r in rep.rows}
+    assert {"node CPU per answered handshake", "node CPU per pong", "node cores busy, ping load"} <= names
 
 
 def test_runner_combine_best_of_and_goals():

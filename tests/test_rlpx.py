@@ -1023,6 +1023,51 @@ def test_frame_over_hello_limit_refused_before_the_hello():
         fd1.close()
 
 
+def _hello_pair(monkeypatch, send_nowait=None):
+    """Both handshakes over a TCP pair; returns the names of the threads rlpx started."""
+    started = []
+    real_thread = rlpx_mod.threading.Thread
+
+    def thread(*args, **kw):
+        started.append(kw.get("name"))
+        return real_thread(*args, **kw)
+
+    monkeypatch.setattr(rlpx_mod.threading, "Thread", thread)
+    if send_nowait is not None:
+        monkeypatch.setattr(rlpx_mod._SocketConn, "send_nowait", send_nowait)
+    prv_a, prv_b = key_pair()
+    fd0, fd1 = tcp_pipe()
+    try:
+        t0, t1 = new_rlpx(fd0), new_rlpx(fd1)
+        hs0 = ProtoHandshake(version=5, name="a", id=pubkey_id(prv_a.public_key))
+        hs1 = ProtoHandshake(version=5, name="b", id=pubkey_id(prv_b.public_key))
+        run_pair(lambda: t0.do_enc_handshake(prv_a, Node(id=pubkey_id(prv_b.public_key))),
+                 lambda: t1.do_enc_handshake(prv_b, None))
+        their0, their1 = run_pair(lambda: t0.do_proto_handshake(hs0), lambda: t1.do_proto_handshake(hs1))
+        assert (their0.name, their1.name) == ("b", "a")
+    finally:
+        fd0.close()
+        fd1.close()
+    return started
+
+
+def test_proto_handshake_writes_hello_without_a_thread(monkeypatch):
+    """A socket that takes the whole hello at once needs no writer thread."""
+    assert "p2p.rlpx.doProtoHandshake" not in _hello_pair(monkeypatch)
+
+
+def test_proto_handshake_hands_the_rest_of_the_hello_to_a_thread(monkeypatch):
+    """When the socket takes only part of the hello, a thread writes the rest while the
+    remote hello is read (geth's goroutine), and both handshakes complete."""
+    real = rlpx_mod._SocketConn.send_nowait
+
+    def partial(self, data):
+        return real(self, memoryview(data)[:10]) if len(data) > 10 else real(self, data)
+
+    started = _hello_pair(monkeypatch, partial)
+    assert started.count("p2p.rlpx.doProtoHandshake") == 2
+
+
 def test_trace_logs_every_handshake_step(caplog):
     """At trace level both sides log each handshake step with the peer's address."""
     import socket as _socket
