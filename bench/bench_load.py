@@ -25,7 +25,6 @@ its pong. "cores" is the node's CPU time over the window's wall time.
 
 import json
 import os
-import queue
 import socket
 import subprocess
 import sys

@@ -394,7 +394,7 @@ class RLPx(MsgReadWriter):
         self.conn = _wrap_conn(fd)
         self.rmu = threading.Lock()
         self.wmu = threading.Lock()
-        self.rw = None
+        self.rw: "RLPXFrameRW | None" = None
         self.frame_read_timeout = frame_read_timeout
         self.frame_write_timeout = frame_write_timeout
         self.disc_write_timeout = disc_write_timeout
@@ -473,9 +473,10 @@ class RLPx(MsgReadWriter):
         a hello, so the frame is offered to the socket without waiting first; only
         what it does not take now is left to a thread (``p2p.rlpx.doProtoHandshake``).
         """
-        werr = queue.Queue(maxsize=1)
+        werr: queue.Queue = queue.Queue(maxsize=1)
         rw, conn = self.rw, self.conn
-        frame = []
+        assert rw is not None, "hello before the encryption handshake"
+        frame: list = []
         try:
             rw._write = frame.append  # the encrypted frame, not yet written
             try:
