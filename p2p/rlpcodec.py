@@ -74,6 +74,8 @@ def encode_uint(v: int) -> bytes:
             return b"\x80"
         raise ValueError("rlp: cannot encode negative integer %d" % v)
     b = v.to_bytes((v.bit_length() + 7) // 8, "big")
+    if len(b) < 56:
+        return bytes((0x80 + len(b),)) + b
     return encode_length(len(b), 0x80) + b
 
 
