@@ -149,7 +149,8 @@ class PyIndex:
             cname, _, methods = cls
             candidates = [snake(name)] + _METHOD_ALIASES.get(name, [])
             if name[:1].islower():
-                candidates.append("_" + snake(name))
+                # as for functions: getNode beside GetNode is the private _get_node
+                candidates.insert(0, "_" + snake(name))
             for c in candidates:
                 if c in methods:
                     return "%s.%s" % (cname, c), methods[c]

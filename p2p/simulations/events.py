@@ -30,6 +30,32 @@ EventTypeConn: EventType = "conn"
 EventTypeMsg: EventType = "msg"
 
 
+def new_event(v) -> "Event":
+    """An event for ``v`` (a Node, Conn or Msg), holding a copy of it as it is now."""
+    from p2p.simulations.network import Conn, Msg, Node
+
+    event = Event(time=time.time_ns())
+    if isinstance(v, Node):
+        event.type = EventTypeNode
+        event.node = copy.copy(v)
+    elif isinstance(v, Conn):
+        event.type = EventTypeConn
+        event.conn = copy.copy(v)
+    elif isinstance(v, Msg):
+        event.type = EventTypeMsg
+        event.msg = copy.copy(v)
+    else:
+        raise TypeError("invalid event type: %s" % type(v).__name__)
+    return event
+
+
+def control_event(v) -> "Event":
+    """Like :func:`new_event`, marked as the result of a controlled action."""
+    event = new_event(v)
+    event.control = True
+    return event
+
+
 class Event:
     """One network event; exactly one of node, conn and msg is set."""
 
@@ -92,32 +118,6 @@ class Event:
 
 def _go_bool(b) -> str:
     return "true" if b else "false"
-
-
-def new_event(v) -> Event:
-    """An event for ``v`` (a Node, Conn or Msg), holding a copy of it as it is now."""
-    from p2p.simulations.network import Conn, Msg, Node
-
-    event = Event(time=time.time_ns())
-    if isinstance(v, Node):
-        event.type = EventTypeNode
-        event.node = copy.copy(v)
-    elif isinstance(v, Conn):
-        event.type = EventTypeConn
-        event.conn = copy.copy(v)
-    elif isinstance(v, Msg):
-        event.type = EventTypeMsg
-        event.msg = copy.copy(v)
-    else:
-        raise TypeError("invalid event type: %s" % type(v).__name__)
-    return event
-
-
-def control_event(v) -> Event:
-    """Like :func:`new_event`, marked as the result of a controlled action."""
-    event = new_event(v)
-    event.control = True
-    return event
 
 
 # Go marshals time.Time as RFC 3339 with nanoseconds, trailing zeros trimmed.

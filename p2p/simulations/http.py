@@ -87,6 +87,10 @@ class ClientError(Exception):
         super().__init__("unexpected HTTP status: %d %s: %s" % (status, reason, body))
 
 
+def new_client(url: str) -> "Client":
+    return Client(url)
+
+
 class Client:
     """A client of the simulation HTTP API at ``url`` (e.g. ``http://127.0.0.1:8888``)."""
 
@@ -127,6 +131,7 @@ class Client:
         conn = http.client.HTTPConnection(self._host, self._port, timeout=self.timeout)
         try:
             conn.request("GET", path, headers={"Accept": "text/event-stream"})
+            sock = conn.sock  # the response takes it over from the connection
             res = conn.getresponse()
             if res.status != 200:
                 body = res.read(64 * 1024).decode("utf-8", "replace")
@@ -134,8 +139,8 @@ class Client:
         except BaseException:
             conn.close()
             raise
-        conn.sock.settimeout(None)  # a quiet network is not a dead stream
-        return _SSESubscription(conn, res, events)
+        sock.settimeout(None)  # a quiet network is not a dead stream
+        return _SSESubscription(conn, sock, res, events)
 
     def get_nodes(self) -> List[NodeInfo]:
         return [node_info_from_json(d) for d in self.get("/nodes") or []]
@@ -192,10 +197,6 @@ class Client:
         return json.loads(data)
 
 
-def new_client(url: str) -> Client:
-    return Client(url)
-
-
 DefaultClient = Client("http://localhost:8888")
 
 
@@ -218,8 +219,9 @@ class _SSESubscription(Subscription):
     socket to end the read.
     """
 
-    def __init__(self, conn: http.client.HTTPConnection, res: http.client.HTTPResponse, events):
+    def __init__(self, conn: http.client.HTTPConnection, sock: socket.socket, res: http.client.HTTPResponse, events):
         self._conn = conn
+        self._sock = sock
         self._res = res
         self._feed = Feed()
         self._sub = self._feed.subscribe(events)
@@ -257,6 +259,7 @@ class _SSESubscription(Subscription):
             if err is not None and not stopped:
                 self._err.put(err)
             self._err.close()
+            self._res.close()
             self._conn.close()
 
     def err(self) -> ErrQueue:
@@ -266,12 +269,10 @@ class _SSESubscription(Subscription):
         with self._lock:
             self._stopped = True
         self._sub.unsubscribe()  # a blocked delivery gives up
-        sock = self._conn.sock
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)  # ends the blocked read
-            except OSError:
-                pass
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)  # ends the blocked read
+        except OSError:
+            pass
         if self._thread is not threading.current_thread():
             self._thread.join()
 
@@ -375,6 +376,10 @@ def _http_error(w: _ResponseWriter, message: str, status: int) -> None:
 
 def _not_found(w: _ResponseWriter, message: str = "404 page not found") -> None:
     _http_error(w, message, 404)
+
+
+def new_server(network: Network) -> "Server":
+    return Server(network)
 
 
 class Server:
@@ -765,10 +770,6 @@ class Server:
             t.join()
 
 
-def new_server(network: Network) -> Server:
-    return Server(network)
-
-
 def _run_mocker(fn, network, quit, node_count):
     try:
         fn(network, quit, node_count)
@@ -827,10 +828,9 @@ def _decode_json(body: bytes):
 
 
 class _EventBuffer:
-    """One /events stream's mailbox; the network's feed puts events in without blocking.
+    """One /events stream's mailbox; the network's feed puts events in without blocking."""
 
-    departure: sse-slow-client: past maxQueuedEvents the stream is ended instead of stalling the network
-    """
+    # departure: sse-slow-client: past maxQueuedEvents the stream is ended instead of stalling the network
 
     def __init__(self, limit: int):
         self._limit = limit
@@ -1019,7 +1019,7 @@ class _HTTPHandler(http.server.BaseHTTPRequestHandler):
             return
         req = _Request(self.command, self.path, self.headers, body, self)
         try:
-            self.server.api.serve_http(w, req)
+            self.server.api.serve_http(w, req)  # type: ignore[attr-defined]
         except Exception as e:
             log.error("HTTP handler failed", method=self.command, path=req.path, err=e, exc_info=True)
             if w.status is None and not w._streaming:
@@ -1043,6 +1043,8 @@ class _HTTPHandler(http.server.BaseHTTPRequestHandler):
             short = ""
         body = json.dumps({"error": message or short}).encode() + b"\n"
         self.close_connection = True
+        if getattr(self, "request_version", "HTTP/0.9") == "HTTP/0.9":
+            self.request_version = "HTTP/1.0"  # a request line we could not parse still gets a status line
         try:
             self.send_response(code, message)
             self.send_header("Content-Type", "application/json")
@@ -1091,7 +1093,7 @@ class ListeningServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.api = api
         self._conns: Dict[int, socket.socket] = {}
-        self._threads: List[threading.Thread] = []
+        self._conn_threads: List[threading.Thread] = []
         self._lock = threading.Lock()
         super().__init__((host, int(port)), _HTTPHandler)
         self.addr = "%s:%d" % (host if ":" not in host else "[%s]" % host, self.server_address[1])
@@ -1104,8 +1106,8 @@ class ListeningServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         t = threading.Thread(target=self._serve_conn, args=(request, client_address),
                              name="simulations.Server.ServeHTTP", daemon=True)
         with self._lock:
-            self._threads = [x for x in self._threads if x.is_alive()]
-            self._threads.append(t)
+            self._conn_threads = [x for x in self._conn_threads if x.is_alive()]
+            self._conn_threads.append(t)
             self._conns[id(request)] = request
         t.start()
 
@@ -1129,7 +1131,7 @@ class ListeningServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         self.server_close()
         with self._lock:
             conns = list(self._conns.values())
-            threads = list(self._threads)
+            threads = list(self._conn_threads)
         for c in conns:
             try:
                 c.shutdown(socket.SHUT_RDWR)

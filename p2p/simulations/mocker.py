@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import threading
-from typing import Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from p2p.discover.node import NodeID
 from p2p.log import get_logger
@@ -21,7 +21,7 @@ __all__ = ["lookup_mocker", "get_mocker_list", "MockerFn", "connect_nodes_in_rin
 
 log = get_logger("simulations")
 
-MockerFn = Callable[["Network", threading.Event, int], None]  # noqa: F821
+MockerFn = Callable[[Any, threading.Event, int], None]  # (network, quit, node_count)
 
 # How often startStop stops a node, and how long the node stays down.
 startStopInterval = 10.0
@@ -104,12 +104,14 @@ def probabilistic(net, quit: threading.Event, node_count: int) -> None:
                 elif rand1 == last:
                     rand1 = 0
                 lowid, highid = rand1, rand2
+            if lowid == highid and quit.wait(rand_wait):  # nothing to do this round: geth spins here
+                return
             restarts = []
             for i in range(lowid, highid):
                 if quit.wait(rand_wait):
                     log.info("Terminating simulation loop")
                     return
-                log.debug("node %s shutting down" % nodes[i])
+                log.debug("node %s shutting down" % nodes[i].hex())
                 try:
                     net.stop(nodes[i])
                 except Exception:
@@ -155,7 +157,7 @@ def connect_nodes_in_ring(net, node_count: int) -> List[NodeID]:
         except Exception as e:
             log.error("Error starting a node!", err=e)
             raise
-        log.debug("node %s starting up" % id)
+        log.debug("node %s starting up" % id.hex())
     for i, id in enumerate(ids):
         peer_id = ids[(i + 1) % len(ids)]
         try:

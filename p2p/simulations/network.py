@@ -103,7 +103,7 @@ class Network:
                 conf.reachable = reachable
 
             if self._get_node(conf.id) is not None:
-                raise ValueError('node with ID "%s" already exists' % conf.id)
+                raise ValueError('node with ID "%s" already exists' % conf.id.hex())
             if self._get_node_by_name(conf.name) is not None:
                 raise ValueError('node with name "%s" already exists' % conf.name)
 
@@ -112,7 +112,7 @@ class Network:
 
             adapter_node = self.node_adapter.new_node(conf)
             node = Node(node=adapter_node, config=conf)
-            log.trace("node %s created" % conf.id)
+            log.trace("node %s created" % conf.id.hex())
             self.node_map[conf.id] = len(self.nodes)
             self.nodes.append(node)
 
@@ -141,33 +141,37 @@ class Network:
         self._start_with_snapshots(id, None)
 
     def _start_with_snapshots(self, id: NodeID, snapshots: Optional[Dict[str, bytes]]) -> None:
-        self._join_watcher(id)  # Python only: an old watcher must not mark the new run down
+        with self.lock:
+            node = self._get_node(id)
+            down = node is not None and not node.up
+        if down:
+            self._join_watcher(id)  # Python only: an old run's watcher must not mark the new run down
         with self.lock:
             node = self._get_node(id)
             if node is None:
-                raise ValueError("node %s does not exist" % id)
+                raise ValueError("node %s does not exist" % id.hex())
             if node.up:
-                raise ValueError("node %s already up" % id)
-            log.trace("starting node %s: %s using %s" % (id, node.up, self.node_adapter.name()))
+                raise ValueError("node %s already up" % id.hex())
+            log.trace("starting node %s: %s using %s" % (id.hex(), node.up, self.node_adapter.name()))
             try:
                 node.start(snapshots)
             except Exception as e:
                 log.warn("start up failed: %s" % e)
                 raise
             node.up = True
-            log.info("started node %s: %s" % (id, node.up))
+            log.info("started node %s: %s" % (id.hex(), node.up))
 
             self._events.send(new_event(node))
 
             try:
                 client = node.client()
             except Exception as e:
-                raise ValueError("error getting rpc client  for node %s: %s" % (id, e)) from e
+                raise ValueError("error getting rpc client  for node %s: %s" % (id.hex(), e)) from e
             events = _Mailbox()
             try:
                 sub = client.subscribe("admin", events, "peerEvents", decode=peer_event_from_json)
             except Exception as e:
-                raise ValueError("error getting peer events for node %s: %s" % (id, e)) from e
+                raise ValueError("error getting peer events for node %s: %s" % (id.hex(), e)) from e
             t = threading.Thread(target=self._watch_peer_events, args=(id, events, sub),
                                  name="simulations.Network.watchPeerEvents", daemon=True)
             with self._watchers_lock:
@@ -185,12 +189,12 @@ class Network:
                 kind, value = events.get()
                 if kind == "err":
                     if value is not None:
-                        log.error("error getting peer events for node %s" % id, err=value)
+                        log.error("error getting peer events for node %s" % id.hex(), err=value)
                     return
                 try:
                     event = _peer_event(value)
                 except (TypeError, ValueError, KeyError) as e:
-                    log.error("bad peer event from node %s" % id, err=e)
+                    log.error("bad peer event from node %s" % id.hex(), err=e)
                     continue
                 peer = event.peer
                 try:
@@ -240,9 +244,9 @@ class Network:
         with self.lock:
             node = self._get_node(id)
             if node is None:
-                raise ValueError("node %s does not exist" % id)
+                raise ValueError("node %s does not exist" % id.hex())
             if not node.up:
-                raise ValueError("node %s already down" % id)
+                raise ValueError("node %s already down" % id.hex())
             # departure: sim-stop-unlocked: the node is stopped without holding the network's lock
             node.up = False
         try:
@@ -251,13 +255,13 @@ class Network:
             with self.lock:
                 node.up = True
             raise
-        log.info("stop node %s: %s" % (id, node.up))
+        log.info("stop node %s: %s" % (id.hex(), node.up))
         self._events.send(control_event(node))
         self._end_watcher(id)
 
     def connect(self, one_id: NodeID, other_id: NodeID) -> None:
         """Connect two nodes: ``admin_addPeer`` on ``one`` with ``other``'s enode URL."""
-        log.debug("connecting %s to %s" % (one_id, other_id))
+        log.debug("connecting %s to %s" % (one_id.hex(), other_id.hex()))
         conn = self.init_conn(one_id, other_id)
         client = conn._one.client()
         self._events.send(control_event(conn))
@@ -267,9 +271,9 @@ class Network:
         """Disconnect two nodes: ``admin_removePeer`` on ``one`` with ``other``'s enode URL."""
         conn = self.get_conn(one_id, other_id)
         if conn is None:
-            raise ValueError("connection between %s and %s does not exist" % (one_id, other_id))
+            raise ValueError("connection between %s and %s does not exist" % (one_id.hex(), other_id.hex()))
         if not conn.up:
-            raise ValueError("%s and %s already disconnected" % (one_id, other_id))
+            raise ValueError("%s and %s already disconnected" % (one_id.hex(), other_id.hex()))
         client = conn._one.client()
         self._events.send(control_event(conn))
         client.call("admin_removePeer", conn._other.addr().decode())
@@ -280,9 +284,9 @@ class Network:
             try:
                 conn = self._get_or_create_conn(one, other)
             except ValueError:
-                raise ValueError("connection between %s and %s does not exist" % (one, other)) from None
+                raise ValueError("connection between %s and %s does not exist" % (one.hex(), other.hex())) from None
             if conn.up:
-                raise ValueError("%s and %s already connected" % (one, other))
+                raise ValueError("%s and %s already connected" % (one.hex(), other.hex()))
             conn.up = True
             self._events.send(new_event(conn))
 
@@ -291,9 +295,9 @@ class Network:
         with self.lock:
             conn = self._get_conn(one, other)
             if conn is None:
-                raise ValueError("connection between %s and %s does not exist" % (one, other))
+                raise ValueError("connection between %s and %s does not exist" % (one.hex(), other.hex()))
             if not conn.up:
-                raise ValueError("%s and %s already disconnected" % (one, other))
+                raise ValueError("%s and %s already disconnected" % (one.hex(), other.hex()))
             conn.up = False
             conn.initiated = time.monotonic() - DialBanTimeout
             self._events.send(new_event(conn))
@@ -347,10 +351,10 @@ class Network:
             return conn
         one = self._get_node(one_id)
         if one is None:
-            raise ValueError("node %s does not exist" % one_id)
+            raise ValueError("node %s does not exist" % one_id.hex())
         other = self._get_node(other_id)
         if other is None:
-            raise ValueError("node %s does not exist" % other_id)
+            raise ValueError("node %s does not exist" % other_id.hex())
         conn = Conn(one=one_id, other=other_id, _one=one, _other=other)
         label = conn_label(one_id, other_id)
         self.conn_map[label] = len(self.conns)
@@ -373,12 +377,12 @@ class Network:
         """
         with self.lock:
             if one_id == other_id:
-                raise ValueError("refusing to connect to self %s" % one_id)
+                raise ValueError("refusing to connect to self %s" % one_id.hex())
             conn = self._get_or_create_conn(one_id, other_id)
             if conn.up:
-                raise ValueError("%s and %s already connected" % (one_id, other_id))
+                raise ValueError("%s and %s already connected" % (one_id.hex(), other_id.hex()))
             if time.monotonic() - conn.initiated < DialBanTimeout:
-                raise ValueError("connection between %s and %s recently attempted" % (one_id, other_id))
+                raise ValueError("connection between %s and %s recently attempted" % (one_id.hex(), other_id.hex()))
             try:
                 conn._nodes_up()
             except ValueError as e:
@@ -411,7 +415,14 @@ class Network:
                 t.join()
 
     def reset(self) -> None:
-        """Forget every node and connection (running nodes are not stopped, as in geth)."""
+        """Stop the running nodes, then forget every node and connection."""
+        # departure: reset-stops-nodes: geth forgets running nodes without stopping them (they leak)
+        for node in self.get_nodes():
+            if node.up:
+                try:
+                    self.stop(node.id())
+                except Exception as e:
+                    log.warn("error stopping node %s" % node.id().terminal_string(), err=e)
         with self.lock:
             self.conn_map = {}
             self.node_map = {}
@@ -429,7 +440,9 @@ class Network:
                     continue
                 ns.snapshots = node.snapshots()
             for conn in self.conns:
-                snap.conns.append(dataclasses.replace(conn))
+                # departure: snapshot-up-conns: only connections that are up (geth 1.8.16 takes all, and Load redials them)
+                if conn.up:
+                    snap.conns.append(dataclasses.replace(conn))
             return snap
 
     def load(self, snap: "Snapshot") -> None:
@@ -647,9 +660,9 @@ class Conn:
     def _nodes_up(self) -> None:
         """ValueError unless both nodes are up."""
         if not self._one.up:
-            raise ValueError("one %s is not up" % self.one)
+            raise ValueError("one %s is not up" % self.one.hex())
         if not self._other.up:
-            raise ValueError("other %s is not up" % self.other)
+            raise ValueError("other %s is not up" % self.other.hex())
 
     def __str__(self):
         return "Conn %s->%s" % (self.one.terminal_string(), self.other.terminal_string())
@@ -698,7 +711,7 @@ def conn_label(source: NodeID, target: NodeID) -> str:
         first, second = target, source
     else:
         first, second = source, target
-    return "%s-%s" % (first, second)
+    return "%s-%s" % (first.hex(), second.hex())
 
 
 @dataclasses.dataclass

@@ -27,6 +27,10 @@ __all__ = [
 ]
 
 
+def new_simulation(network) -> "Simulation":
+    return Simulation(network)
+
+
 class Simulation:
     """Runs steps in a network."""
 
@@ -99,10 +103,6 @@ class Simulation:
             t.join()
 
         return stop
-
-
-def new_simulation(network) -> Simulation:
-    return Simulation(network)
 
 
 _WAKE = object()  # wakes a waiting loop; never a node ID or an event
