@@ -325,6 +325,7 @@ class PeerEvent:
 
 
 def _id_str(nid) -> str:
+    # The hex form geth's JSON gives a NodeID (PeerEvent.to_dict, PeerInfo).
     if nid is None:
         return ""
     if type(nid) is bytes or type(nid) is bytearray:
