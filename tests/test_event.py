@@ -610,3 +610,42 @@ def test_err_queue_closed_semantics():
     q2.close()
     t.join(WAIT)
     assert got.get_nowait() is None
+
+
+def test_feed_delivers_through_the_queues_own_put():
+    # Feed hands values to a queue through its public put(), even when the queue is
+    # full and the send has to wait, so a Queue subclass sees every value.
+    class CountingQueue(queue.Queue):
+        def __init__(self):
+            super().__init__(maxsize=1)
+            self.puts = 0
+
+        def put(self, item, block=True, timeout=None):
+            self.puts += 1
+            super().put(item, block, timeout)
+
+    feed = Feed()
+    q = CountingQueue()
+    sub = feed.subscribe(q)
+    assert feed.send(1) == 1
+    out = queue.Queue()
+    t = start(lambda: out.put(feed.send(2)))  # blocks: the queue is full
+    assert q.get(timeout=WAIT) == 1
+    assert out.get(timeout=WAIT) == 1
+    t.join(WAIT)
+    assert q.get(timeout=WAIT) == 2
+    assert q.puts >= 2  # every value went through put (a full queue's send may retry)
+    sub.unsubscribe()
+
+
+def test_unsubscribe_releases_a_blocked_send_promptly():
+    feed = Feed()
+    q = queue.Queue(maxsize=1)
+    sub = feed.subscribe(q)
+    feed.send(0)
+    out = queue.Queue()
+    t = start(lambda: out.put(feed.send(1)))  # blocks on the full queue
+    sub.unsubscribe()
+    assert out.get(timeout=WAIT) == 0  # released, and the value did not reach the queue
+    t.join(WAIT)
+    assert q.get_nowait() == 0 and q.empty()

@@ -309,3 +309,18 @@ def test_msg_eventer_no_event_on_error():
     with pytest.raises(ErrPipeClosed):
         ev.read_msg()
     assert feed.events == []
+
+
+def test_message_module_does_not_import_peer():
+    # PeerEvent lives in message.py: posting message events needs nothing from peer.py
+    # (the old message.py <-> peer.py import cycle).
+    import subprocess
+    import sys
+
+    code = ("import sys, queue\n"
+            "from p2p import message\n"
+            "from p2p.event import Feed\n"
+            "a, b = message.msg_pipe()\n"
+            "ev = message.new_msg_eventer(a, Feed(), b'\\x01' * 64, 'test')\n"
+            "assert 'p2p.peer' not in sys.modules, 'p2p.peer imported'\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
