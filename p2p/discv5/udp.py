@@ -576,6 +576,8 @@ class udp:
         try:
             decode_packet(buf, pkt)
         except (DiscoverError, crypto.CryptoError) as err:
+            # A sentinel error would keep this frame (and the packet) alive through its traceback.
+            err.__traceback__ = None
             log.debug("Bad packet from %s: %s" % (addr_str(from_), err))
             return err
         self.net.req_read_packet(pkt)

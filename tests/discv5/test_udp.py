@@ -479,3 +479,10 @@ def test_make_endpoint_and_equal():
     assert e.equal(RpcEndpoint(IP("127.0.0.1"), 3, 4))
     assert not e.equal(RpcEndpoint(IP("127.0.0.1"), 3, 5))
     assert v5udp.make_endpoint(("fe80::1%eth0", 3), 3).ip == IP("fe80::1")
+
+
+def test_handle_packet_keeps_no_frames_alive():
+    # errBadPrefix is one object: a traceback left on it would hold the handler's frames.
+    t, pipe, _ = _transport()
+    assert t.handle_packet(("127.0.0.1", 9), b"\x00" * 100) is errBadPrefix
+    assert errBadPrefix.__traceback__ is None
