@@ -303,9 +303,10 @@ def ping_fast(buf, pos: int, end: int):
     """A discv4 ping body of the usual shape, read in one pass, or None.
 
     The usual shape: a short list of a one-byte version, two short endpoint lists
-    and a canonical 1..8-byte expiration, with nothing after it. Returns
-    ``(version, from, to, expiration)`` with the endpoints as :func:`endpoint`
-    gives them. Every item header is checked before the endpoints are read, in
+    and a canonical 1..8-byte expiration, then nothing or one canonical integer of
+    up to 8 bytes (EIP-868's record seq). Returns ``(version, from, to, expiration,
+    rest)`` with the endpoints as :func:`endpoint` gives them and ``rest`` the list
+    of raw trailing items (empty, or the seq's encoding). Every item header is checked before the endpoints are read, in
     the order of the general path, so a ping either decodes as the general path
     would or gets None and takes the general path (which produces the errors).
 
@@ -345,10 +346,25 @@ def ping_fast(buf, pos: int, end: int):
     if not 0x81 <= c <= 0x88:
         return None
     q = p + 1 + c - 0x80
-    if q != le or buf[p + 1] == 0 or (c == 0x81 and buf[p + 1] < 0x80):
+    if q > le or buf[p + 1] == 0 or (c == 0x81 and buf[p + 1] < 0x80):
         return None
+    rest = []
+    if q != le:
+        # One more item: a single byte 1..0x7f, 0x80 (zero) or a canonical 1..8-byte string.
+        c = buf[q]
+        if 0 < c <= 0x80:
+            r = q + 1
+        elif 0x81 <= c <= 0x88:
+            r = q + 1 + c - 0x80
+            if r > le or buf[q + 1] == 0 or (c == 0x81 and buf[q + 1] < 0x80):
+                return None
+        else:
+            return None
+        if r != le:
+            return None
+        rest = [buf[q:r]]
     return (version, endpoint(f_from, buf), endpoint(f_to, buf),
-            int.from_bytes(buf[p + 1:q], "big"))
+            int.from_bytes(buf[p + 1:q], "big"), rest)
 
 
 # ---------------------------------------------------------------------------

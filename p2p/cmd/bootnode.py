@@ -4,10 +4,13 @@ Usage::
 
     bootnode --genkey boot.key                  # write a new node key and exit
     bootnode --nodekey boot.key --writeaddress  # print the node ID and exit
+    bootnode --nodekey boot.key --writeaddress --enr --addr 127.0.0.1:30301
+                                                # print the node record (enr:...) and exit
     bootnode --nodekey boot.key --addr :30301   # serve discovery v4
     bootnode --nodekey boot.key --v5            # serve v5 topic discovery instead
 
-When serving, the node's enode URL is the first line on stdout; the process then
+When serving, the node's enode URL is the first line on stdout (with ``--enr``, its
+record follows; it is logged at start in any case); the process then
 answers discovery requests until SIGINT or SIGTERM, and exits 0 after closing.
 Usage errors and unreadable keys print one line on stderr and exit 2.
 """
@@ -21,9 +24,11 @@ import socket
 import sys
 import threading
 
-from p2p import crypto, version_string
+from p2p import crypto, enr, version_string
+from p2p.discover.udp import Config, UDPConn, listen_udp
 from p2p.discover.node import new_node, pubkey_id, split_host_port
 from p2p.log import get_logger, set_verbosity
+from p2p.nat.nat import map as nat_map, parse as nat_parse
 from p2p.netutil.net import parse_netlist
 
 log = get_logger("p2p.cmd.bootnode")
@@ -53,6 +58,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("-genkey", "--genkey", default="", metavar="FILE", help="generate a node key")
     p.add_argument("-writeaddress", "--writeaddress", action="store_true",
                    help="write out the node's public key and quit")
+    p.add_argument("-enr", "--enr", action="store_true",
+                   help="with -writeaddress: write the node record (enr:...) instead of the ID; "
+                        "when serving: write it after the enode URL")
     p.add_argument("-nodekey", "--nodekey", default="", metavar="FILE", help="private key filename")
     p.add_argument("-nodekeyhex", "--nodekeyhex", default="", metavar="HEX",
                    help="private key as hex (for testing)")
@@ -70,40 +78,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
 def _parse_nat(spec: str):
     """The NAT mechanism for ``--nat`` (p2p.nat.parse; ValueError if invalid)."""
-    try:
-        from p2p.nat.nat import parse
-    except ImportError:  # p2p.nat not available: only none and extip:IP
-        return _parse_nat_fallback(spec)
-    return parse(spec)
-
-
-class _ExtIPFallback:
-    def __init__(self, ip):
-        self.ip = ip
-
-    def external_ip(self):
-        return self.ip
-
-    def add_mapping(self, *args):
-        return None
-
-    def delete_mapping(self, *args):
-        return None
-
-    def __str__(self):
-        return "ExtIP(%s)" % self.ip
-
-
-def _parse_nat_fallback(spec: str):
-    mech, _, rest = spec.partition(":")
-    if mech.lower() in ("", "none", "off"):
-        return None
-    if mech.lower() in ("extip", "ip"):
-        try:
-            return _ExtIPFallback(ipaddress.ip_address(rest))
-        except ValueError:
-            raise ValueError("invalid IP address") from None
-    raise ValueError('unknown mechanism "%s"' % mech)
+    return nat_parse(spec)
 
 
 def _resolve_udp_addr(listen_addr: str):
@@ -152,6 +127,20 @@ def _load_key(args):
         raise _Fatal("-nodekeyhex: %s" % e) from None
 
 
+def _record(key, host: str, port: int) -> enr.Record:
+    """The record a bootnode on ``host:port`` starts with (seq 1; no IP if unspecified),
+    as discovery signs it (udp._sign_record)."""
+    r = enr.Record()
+    ip = ipaddress.ip_address(host)
+    if not ip.is_unspecified:
+        r.set(enr.IP(ip) if ip.version == 4 else enr.IP6(ip))
+    r.set(enr.TCP(port))
+    r.set(enr.UDP(port))
+    r.set_seq(1)
+    enr.sign_v4(r, key)
+    return r
+
+
 def run(argv=None, stdout=None) -> int:
     """The command; returns the exit code. Raises _Fatal for fatal errors."""
     out = stdout or sys.stdout
@@ -167,7 +156,11 @@ def run(argv=None, stdout=None) -> int:
     if args.genkey and not args.writeaddress:
         return 0
     if args.writeaddress:
-        out.write("%s\n" % pubkey_id(node_key.public_key).hex())
+        if args.enr:
+            host, port = _resolve_udp_addr(args.addr)
+            out.write("%s\n" % enr.text(_record(node_key, host, port)))
+        else:
+            out.write("%s\n" % pubkey_id(node_key.public_key).hex())
         out.flush()
         return 0
 
@@ -179,10 +172,6 @@ def run(argv=None, stdout=None) -> int:
             raise _Fatal("-netrestrict: %s" % e) from None
 
     host, port = _resolve_udp_addr(args.addr)
-    try:
-        from p2p.discover.udp import Config, UDPConn, listen_udp
-    except ImportError as e:
-        raise _Fatal("discovery is not available: %s" % e, code=1) from None
 
     # Signals only set an Event; the main thread waits on it.
     stop = threading.Event()
@@ -203,7 +192,6 @@ def run(argv=None, stdout=None) -> int:
         if natm is not None:
             local_ip = ipaddress.ip_address(realaddr[0])
             if not local_ip.is_loopback:
-                from p2p.nat.nat import map as nat_map
                 nat_thread = threading.Thread(
                     target=nat_map, name="nat.Map",
                     args=(natm, nat_quit, "udp", realaddr[1], realaddr[1], "ethereum discovery"),
@@ -234,8 +222,14 @@ def run(argv=None, stdout=None) -> int:
             conn.close()
             nat_quit.set()
             raise _Fatal(str(e), code=1) from None
+        record = None
+        if not args.v5:  # the v4 node's record (EIP-778); v5 has none here
+            record = enr.text(tab.net.local_record())
+            log.info("Node record", seq=tab.net.local_record().seq(), enr=record)
         # Printed once discovery runs, so whoever reads the URL can use it at once.
         out.write(self_node.string() + "\n")
+        if args.enr and record is not None:
+            out.write(record + "\n")
         out.flush()
 
         stop.wait()

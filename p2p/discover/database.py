@@ -1,13 +1,17 @@
 """The persistent node database of discovery v4 (port of geth's p2p/discover/database.go).
 
 Nodes seen by discovery, and when they last pinged / ponged us, are kept in a
-LevelDB (plyvel) with geth's key layout:
+LevelDB (plyvel). The bookkeeping is per node ID *and IP* (the endpoint proof is
+for one address), with the key layout of geth 1.9's p2p/enode/nodedb.go:
 
-* ``version``                     -- zig-zag varint of the database version
-* ``n:<64-byte id>:discover``     -- RLP ``[ip, udp, tcp, id]`` of the node
-* ``n:<id>:discover:lastping``    -- varint Unix time of the last ping received
-* ``n:<id>:discover:lastpong``    -- varint Unix time of the last pong received
-* ``n:<id>:discover:findfail``    -- varint count of failed findnode requests
+* ``version``                          -- zig-zag varint of the database version
+* ``n:<64-byte id>:v4``                -- RLP ``[ip, udp, tcp, id]`` of the node
+* ``n:<id>:v4:<16-byte ip>:lastping``  -- varint Unix time of the last ping received
+* ``n:<id>:v4:<16-byte ip>:lastpong``  -- varint Unix time of the last pong received
+* ``n:<id>:v4:<16-byte ip>:findfail``  -- varint count of failed findnode requests
+* ``local:<id>:seq``                   -- the sequence number of our own node record
+
+IPv4 addresses are stored in their 16-byte IPv4-mapped form (Go's ``To16``).
 
 An empty path gives an "in memory" database: a LevelDB in a temporary directory
 that is removed on close, so there is only one code path.
@@ -24,6 +28,8 @@ import tempfile
 import threading
 import time
 
+import ipaddress
+
 import plyvel
 import rlp
 
@@ -31,10 +37,11 @@ from p2p.discover.node import Node, NodeID, _to_ip
 from p2p.log import get_logger
 
 __all__ = [
-    "NodeDB", "new_node_db", "make_key", "split_key", "nodeDBNilNodeID", "nodeDBNodeExpiration",
+    "NodeDB", "new_node_db", "make_key", "split_key", "node_item_key", "split_node_item_key",
+    "local_item_key", "nodeDBNilNodeID", "nodeDBNodeExpiration",
     "nodeDBCleanupCycle", "nodeDBVersion", "nodeDBVersionKey", "nodeDBItemPrefix",
     "nodeDBDiscoverRoot", "nodeDBDiscoverPing", "nodeDBDiscoverPong", "nodeDBDiscoverFindFails",
-    "encode_node", "decode_node",
+    "nodeDBLocalPrefix", "nodeDBLocalSeq", "encode_node", "decode_node",
 ]
 
 log = get_logger("p2p.discover")
@@ -42,15 +49,20 @@ log = get_logger("p2p.discover")
 nodeDBNilNodeID = NodeID()          # stands for "no node": its keys are the bare field
 nodeDBNodeExpiration = 24 * 3600.0  # seconds after which an unseen node is dropped
 nodeDBCleanupCycle = 3600.0         # seconds between runs of the expirer
-nodeDBVersion = 5
+# departure: nodedb-per-ip: bookkeeping per ID and IP in geth 1.9's key layout, version bumped
+nodeDBVersion = 6  # 5 had the keys of geth 1.8 (per ID only); an old database is wiped
 
 nodeDBVersionKey = b"version"
 nodeDBItemPrefix = b"n:"
+nodeDBLocalPrefix = b"local:"
 
-nodeDBDiscoverRoot = ":discover"
-nodeDBDiscoverPing = nodeDBDiscoverRoot + ":lastping"
-nodeDBDiscoverPong = nodeDBDiscoverRoot + ":lastpong"
-nodeDBDiscoverFindFails = nodeDBDiscoverRoot + ":findfail"
+nodeDBDiscoverRoot = ":v4"
+# Fields stored per ID and IP: the full key is node_item_key(id, ip, field).
+nodeDBDiscoverPing = "lastping"
+nodeDBDiscoverPong = "lastpong"
+nodeDBDiscoverFindFails = "findfail"
+# Fields of our own node, keyed by ID only: local_item_key(id, field).
+nodeDBLocalSeq = "seq"
 
 _ROOT_B = nodeDBDiscoverRoot.encode()
 _ID_LEN = 64
@@ -140,6 +152,43 @@ def split_key(key: bytes):
     if len(id) != _ID_LEN:
         return nodeDBNilNodeID, key.decode("utf-8", "replace")
     return NodeID(id), item[_ID_LEN:].decode("utf-8", "replace")
+
+
+_zeroIP = bytes(16)
+
+
+def _ip16(ip) -> bytes:
+    # Go's IP.To16: an IPv4 address becomes its IPv4-mapped IPv6 form.
+    if isinstance(ip, (bytes, bytearray)):
+        ip = ipaddress.ip_address(bytes(ip))
+    elif isinstance(ip, str):
+        ip = ipaddress.ip_address(ip)
+    if ip is None:
+        return _zeroIP  # a node without an address (tests, incomplete nodes): geth 1.9's zeroIP
+    if ip.version == 4:
+        return b"\x00" * 10 + b"\xff\xff" + ip.packed
+    return ip.packed
+
+
+def node_item_key(id, ip, field: str) -> bytes:
+    """The key of a per-address field: ``n:<id>:v4:<ip16>:<field>`` (geth 1.9's nodeItemKey)."""
+    return b":".join((make_key(id, nodeDBDiscoverRoot), _ip16(ip), field.encode()))
+
+
+def split_node_item_key(key: bytes):
+    """Inverse of node_item_key: ``(NodeID, ip, field)``; ip and field are None/"" for a node key."""
+    id, rest = split_key(key)
+    item = key[len(nodeDBItemPrefix) + _ID_LEN:]
+    if rest == nodeDBDiscoverRoot or not item.startswith(nodeDBDiscoverRoot.encode() + b":"):
+        return id, None, ""
+    item = item[len(nodeDBDiscoverRoot) + 1:]
+    ip = _to_ip(ipaddress.IPv6Address(item[:16]))
+    return id, ip, item[17:].decode("utf-8", "replace")
+
+
+def local_item_key(id, field: str) -> bytes:
+    """The key of a field of our own node: ``local:<id>:<field>``."""
+    return nodeDBLocalPrefix + bytes(id) + b":" + field.encode()
 
 
 # ---------------------------------------------------------------------------
@@ -269,49 +318,59 @@ class NodeDB:
         if now is None:
             now = time.time()
         threshold = now - nodeDBNodeExpiration
-        expired = []
-        with self.lvl.iterator(prefix=nodeDBItemPrefix, include_value=False) as it:
-            for key in it:
+        # A node stays while a pong from any of its addresses is recent (geth 1.9).
+        nodes, youngest = [], {}
+        with self.lvl.iterator(prefix=nodeDBItemPrefix) as it:
+            for key, value in it:
                 if self._quit.is_set():
                     return
-                id, field = split_key(key)
-                if field != nodeDBDiscoverRoot:
-                    continue
-                if id != self.self:
-                    if self.last_pong_received(id) > threshold:
-                        continue
-                expired.append(id)
-        for id in expired:
+                id, ip, field = split_node_item_key(key)
+                if ip is None:
+                    nodes.append(id)
+                elif field == nodeDBDiscoverPong:
+                    t, read = varint(value)
+                    if read > 0 and t > youngest.get(id, 0):
+                        youngest[id] = t
+        for id in nodes:
+            if id != self.self and youngest.get(id, 0) > threshold:
+                continue
             self.delete_node(id)
 
     # -- bookkeeping -----------------------------------------------------
 
-    def last_ping_received(self, id) -> int:
-        """Unix time of the last ping from the node (0 if never)."""
-        return self.fetch_int64(make_key(id, nodeDBDiscoverPing))
+    def last_ping_received(self, id, ip) -> int:
+        """Unix time of the last ping from the node at ``ip`` (0 if never)."""
+        return self.fetch_int64(node_item_key(id, ip, nodeDBDiscoverPing))
 
-    def update_last_ping_received(self, id, instance: float) -> None:
-        self.store_int64(make_key(id, nodeDBDiscoverPing), int(instance))
+    def update_last_ping_received(self, id, ip, instance: float) -> None:
+        self.store_int64(node_item_key(id, ip, nodeDBDiscoverPing), int(instance))
 
-    def last_pong_received(self, id) -> int:
-        """Unix time of the last pong from the node (0 if never)."""
-        return self.fetch_int64(make_key(id, nodeDBDiscoverPong))
+    def last_pong_received(self, id, ip) -> int:
+        """Unix time of the last pong from the node at ``ip`` (0 if never)."""
+        return self.fetch_int64(node_item_key(id, ip, nodeDBDiscoverPong))
 
-    def has_bond(self, id, now: float | None = None) -> bool:
-        """Whether the node answered a ping within nodeDBNodeExpiration."""
+    def has_bond(self, id, ip, now: float | None = None) -> bool:
+        """Whether the node at ``ip`` answered a ping within nodeDBNodeExpiration."""
         if now is None:
             now = time.time()
-        return now - self.last_pong_received(id) < nodeDBNodeExpiration
+        return now - self.last_pong_received(id, ip) < nodeDBNodeExpiration
 
-    def update_last_pong_received(self, id, instance: float) -> None:
-        self.store_int64(make_key(id, nodeDBDiscoverPong), int(instance))
+    def update_last_pong_received(self, id, ip, instance: float) -> None:
+        self.store_int64(node_item_key(id, ip, nodeDBDiscoverPong), int(instance))
 
-    def find_fails(self, id) -> int:
-        """Number of findnode requests the node failed to answer in a row."""
-        return self.fetch_int64(make_key(id, nodeDBDiscoverFindFails))
+    def find_fails(self, id, ip) -> int:
+        """Number of findnode requests the node at ``ip`` failed to answer in a row."""
+        return self.fetch_int64(node_item_key(id, ip, nodeDBDiscoverFindFails))
 
-    def update_find_fails(self, id, fails: int) -> None:
-        self.store_int64(make_key(id, nodeDBDiscoverFindFails), fails)
+    def update_find_fails(self, id, ip, fails: int) -> None:
+        self.store_int64(node_item_key(id, ip, nodeDBDiscoverFindFails), fails)
+
+    def local_seq(self, id) -> int:
+        """The stored sequence number of our own record (0 if none); geth 1.9's localSeq."""
+        return self.fetch_int64(local_item_key(id, nodeDBLocalSeq))
+
+    def store_local_seq(self, id, n: int) -> None:
+        self.store_int64(local_item_key(id, nodeDBLocalSeq), n)
 
     # -- seeds -----------------------------------------------------------
 
@@ -339,7 +398,7 @@ class NodeDB:
                     continue  # iterator exhausted
                 if node.id == self.self:
                     continue
-                if now - self.last_pong_received(node.id) > max_age:
+                if node.ip is None or now - self.last_pong_received(node.id, node.ip) > max_age:
                     continue
                 if node.id in seen:
                     continue  # duplicate
@@ -387,6 +446,3 @@ def _next_node(it):
             continue
     return None
 
-
-# geth's name for the type
-nodeDB = NodeDB

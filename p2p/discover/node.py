@@ -17,7 +17,7 @@ from p2p import crypto
 
 __all__ = [
     "NodeIDBits", "NodeID", "Node", "new_node", "parse_node", "must_parse_node",
-    "bytes_id", "bytes_to_node_id", "must_bytes_id", "hex_id", "must_hex_id",
+    "bytes_id", "must_bytes_id", "hex_id", "must_hex_id",
     "pubkey_id", "recover_node_id", "distcmp", "logdist", "hash_at_distance",
     "parse_ip", "split_host_port",
 ]
@@ -79,7 +79,7 @@ def parse_ip(s: str):
 class Node:
     """A host on the network. Fields should be treated as read-only."""
 
-    __slots__ = ("ip", "udp", "tcp", "id", "sha", "added_at")
+    __slots__ = ("ip", "udp", "tcp", "id", "sha", "added_at", "seq", "record")
 
     def __init__(self, ip=None, udp=0, tcp=0, id=None, sha=None, added_at=None):
         self.ip = ip            # IPv4Address / IPv6Address, None for incomplete nodes
@@ -89,6 +89,8 @@ class Node:
         # keccak256(id); tests may set it to place a node at a chosen distance.
         self.sha = sha if sha is not None else crypto.keccak256(self.id)
         self.added_at = added_at  # time (seconds) the node was added to the table
+        self.seq = 0              # the highest record seq the node announced (EIP-868 pongs)
+        self.record = None        # its node record (p2p.enr.Record), once fetched
 
     def addr(self):
         """The UDP endpoint as a socket address tuple ``(ip string, port)``."""
@@ -351,7 +353,6 @@ def bytes_id(b) -> NodeID:
     return NodeID(b)
 
 
-bytes_to_node_id = bytes_id
 
 
 def must_bytes_id(b) -> NodeID:

@@ -25,6 +25,7 @@ from p2p.discover.database import new_node_db, nodeDBVersion
 from p2p.discover.node import Node, logdist, new_node
 from p2p.log import get_logger
 from p2p.netutil import net as _net
+from p2p.netutil.net import addr_str
 
 log = get_logger("p2p.discover")
 
@@ -33,7 +34,7 @@ __all__ = [
     "bucketIPLimit", "bucketSubnet", "tableIPLimit", "tableSubnet", "maxFindnodeFailures",
     "refreshInterval", "revalidateInterval", "copyNodesInterval", "seedMinTableTime",
     "seedCount", "seedMaxAge", "Table", "transport", "bucket", "new_table", "push_node", "delete_node",
-    "contains", "nodesByDistance", "nodes_by_distance",
+    "contains", "nodesByDistance",
 ]
 
 alpha = 3             # Kademlia concurrency factor
@@ -57,15 +58,6 @@ copyNodesInterval = 30.0
 seedMinTableTime = 5 * 60.0
 seedCount = 30
 seedMaxAge = 5 * 24 * 3600.0
-
-# snake_case aliases of the tuning constants (the names the brief uses).
-bucket_size, n_buckets, max_replacements = bucketSize, nBuckets, maxReplacements
-bucket_ip_limit, table_ip_limit = bucketIPLimit, tableIPLimit
-
-
-def _netutil():
-    return _net
-
 
 class transport:
     """What the table needs from the network (implemented by ``udp``).
@@ -93,29 +85,53 @@ class bucket:
     def __init__(self, ips=None):
         self.entries = []
         self.replacements = []
-        self.ips = ips if ips is not None else _netutil().DistinctNetSet(subnet=bucketSubnet,
-                                                                          limit=bucketIPLimit)
+        self.ips = ips if ips is not None else _net.DistinctNetSet(subnet=bucketSubnet, limit=bucketIPLimit)
 
     def bump(self, n) -> bool:
-        """Move n to the front of the entries if present."""
+        """Move the entry with n's ID to the front of the entries if present."""
         entries = self.entries
         nid = n.id
         for i, e in enumerate(entries):
             if e.id == nid:
                 del entries[i]
-                entries.insert(0, n)
+                # departure: bump-keeps-entry: the entry stays (with its added_at), not n (geth 1.9.0)
+                entries.insert(0, e)
                 return True
         return False
 
 
+def new_table(t, our_id, our_addr, node_db_path, bootnodes):
+    """Create a Table over transport t and start its loop.
+
+    ``our_addr`` is a ``(ip, port)`` tuple; an empty ``node_db_path`` gives a
+    throw-away database.
+    """
+    db = new_node_db(node_db_path, nodeDBVersion, our_id)
+    try:
+        ip = our_addr[0] if our_addr else None
+        port = our_addr[1] if our_addr else 0
+        tab = Table(t, new_node(our_id, ip or None, port, port), db)
+        tab.set_fallback_nodes(bootnodes or [])
+    except Exception:
+        db.close()
+        raise
+    tab.seed_rand()
+    tab.load_seed_nodes()
+    # The expirer starts after the seeds were loaded so that older nodes can
+    # still be used as seeds.
+    db.ensure_expirer()
+    tab._loop_thread = threading.Thread(target=tab.loop, name="discover.Table.loop", daemon=True)
+    tab._loop_thread.start()
+    return tab
+
+
 class Table:
     def __init__(self, t, self_node, db):
-        net = _netutil()
         self.mutex = threading.Lock()  # protects buckets, their content, nursery, rand
         self.buckets = [bucket() for _ in range(nBuckets)]
         self.nursery = []               # bootstrap nodes
         self.rand = random.Random(0)    # reseeded from os.urandom periodically
-        self.ips = net.DistinctNetSet(subnet=tableSubnet, limit=tableIPLimit)
+        self.ips = _net.DistinctNetSet(subnet=tableSubnet, limit=tableIPLimit)
         self.db = db
         self.net = t
         self.self_node = self_node
@@ -174,10 +190,8 @@ class Table:
         """Stop the loop, close the transport and the node database."""
         if self.closed.is_set():
             return
-        if self._post(("closeReq", None)):
-            self.closed.wait()
-        else:
-            self.closed.wait()
+        self._post(("closeReq", None))  # refused once the loop is ending: it closes anyway
+        self.closed.wait()
 
     def set_fallback_nodes(self, nodes):
         """Set the bootstrap nodes, used when the table and database are empty."""
@@ -196,8 +210,6 @@ class Table:
 
     def is_init_done(self) -> bool:
         return self.init_done.is_set()
-
-    is_initialized = is_init_done
 
     def resolve(self, target_id):
         """Find the node with the given ID, in the table or the network; None if not found."""
@@ -254,22 +266,22 @@ class Table:
     def findnode(self, n, target_id, reply):
         r = []
         try:
-            fails = self.db.find_fails(n.id)
+            fails = self.db.find_fails(n.id, n.ip)
             r, err = self.net.findnode(n.id, n.addr(), target_id)
             if err is not None or not r:
                 fails += 1
-                self.db.update_find_fails(n.id, fails)
+                self.db.update_find_fails(n.id, n.ip, fails)
                 log.trace("Findnode failed", id=n.id, failcount=fails, err=err)
                 if fails >= maxFindnodeFailures:
                     log.trace("Too many findnode failures, dropping", id=n.id, failcount=fails)
                     self.delete(n)
             elif fails > 0:
-                self.db.update_find_fails(n.id, fails - 1)
+                self.db.update_find_fails(n.id, n.ip, fails - 1)
             # Keep everything: dead ones are dropped again by revalidation.
             for m in r:
                 self.add(m)
-        except Exception as e:  # never leave lookup() waiting
-            log.debug("Findnode error", id=n.id, err=repr(e))
+        except Exception as e:  # a bug: say so, and never leave lookup() waiting
+            log.error("Findnode error", id=n.id, err=repr(e), exc_info=True)
         finally:
             reply.put(r or [])
 
@@ -425,8 +437,8 @@ class Table:
         seeds = list(self.db.query_seeds(seedCount, seedMaxAge))
         seeds.extend(self.nursery)
         for seed in seeds:
-            log.debug("Found seed node in database", id=seed.id, addr=seed.addr(),
-                  age=_Age(self.db, seed.id))
+            log.debug("Found seed node in database", id=seed.id, addr=addr_str(seed.addr()),
+                  age=_Age(self.db, seed.id, seed.ip))
             self.add(seed)
 
     def do_revalidate(self, done=None):
@@ -436,6 +448,8 @@ class Table:
             if last is None:
                 return  # all buckets empty
             err = self.net.ping(last.id, last.addr())
+            if err is None:
+                self._fetch_newer_record(last)
             with self.mutex:
                 b = self.buckets[bi]
                 if err is None:
@@ -451,6 +465,33 @@ class Table:
         finally:
             if done is not None:
                 done.put(None)
+
+    def _fetch_newer_record(self, n):
+        # Python-only, next to its caller do_revalidate: the node's pongs announced a
+        # newer record than we hold; ask for it (geth 1.9's doRevalidate does the same).
+        # departure: eip-868: revalidation fetches a node's record when its pongs show a newer seq
+        request_enr = getattr(self.net, "request_enr", None)
+        have = n.record.seq() if n.record is not None else 0
+        if request_enr is None or n.seq <= have:
+            return
+        rec, err = request_enr(n)
+        if err is not None:
+            log.debug("ENR request failed", id=n.id, err=err)
+            return
+        with self.mutex:
+            n.record = rec
+            n.seq = max(n.seq, rec.seq())
+
+    def update_seq(self, id, seq: int) -> None:
+        """Note the record seq a node announced in a pong (EIP-868); the next
+        revalidation of the node fetches the newer record."""
+        with self.mutex:
+            for b in self.buckets:
+                for e in b.entries:
+                    if e.id == id:
+                        if seq > e.seq:
+                            e.seq = seq
+                        return
 
     def node_to_revalidate(self):
         """The last node of a random non-empty bucket and the bucket index, or (None, 0)."""
@@ -488,8 +529,6 @@ class Table:
 
     def len(self) -> int:
         return sum(len(b.entries) for b in self.buckets)
-
-    __len__ = len
 
     def bucket(self, sha):
         """The bucket for a node ID hash."""
@@ -534,8 +573,7 @@ class Table:
             self.delete_in_bucket(self.bucket(node.sha), node)
 
     def add_ip(self, b, ip) -> bool:
-        net = _netutil()
-        if ip is None or net.is_lan(ip):
+        if ip is None or _net.is_lan(ip):
             return True
         if not self.ips.add(ip):
             log.debug("IP exceeds table limit", ip=ip)
@@ -547,8 +585,7 @@ class Table:
         return True
 
     def remove_ip(self, b, ip):
-        net = _netutil()
-        if ip is None or net.is_lan(ip):
+        if ip is None or _net.is_lan(ip):
             return
         self.ips.remove(ip)
         b.ips.remove(ip)
@@ -576,6 +613,7 @@ class Table:
             return None
         r = b.replacements[self.rand.randrange(len(b.replacements))]
         b.replacements = delete_node(b.replacements, r)
+        r.added_at = time.time()  # departure: bump-keeps-entry: a replacement enters with its time (geth 1.9.0)
         b.entries[-1] = r
         self.remove_ip(b, last.ip)
         return r
@@ -601,45 +639,22 @@ class Table:
         self.remove_ip(b, n.ip)
 
 
-def new_table(t, our_id, our_addr, node_db_path, bootnodes):
-    """Create a Table over transport t and start its loop.
-
-    ``our_addr`` is a ``(ip, port)`` tuple; an empty ``node_db_path`` gives a
-    throw-away database.
-    """
-    db = new_node_db(node_db_path, nodeDBVersion, our_id)
-    try:
-        ip = our_addr[0] if our_addr else None
-        port = our_addr[1] if our_addr else 0
-        tab = Table(t, new_node(our_id, ip or None, port, port), db)
-        tab.set_fallback_nodes(bootnodes or [])
-    except Exception:
-        db.close()
-        raise
-    tab.seed_rand()
-    tab.load_seed_nodes()
-    # The expirer starts after the seeds were loaded so that older nodes can
-    # still be used as seeds.
-    db.ensure_expirer()
-    tab._loop_thread = threading.Thread(target=tab.loop, name="discover.Table.loop", daemon=True)
-    tab._loop_thread.start()
-    return tab
-
-
 class _Age:
     """Seconds since the node's last pong, computed only if the log line is written."""
 
-    __slots__ = ("db", "id")
+    __slots__ = ("db", "id", "ip")
 
-    def __init__(self, db, id):
-        self.db, self.id = db, id
+    def __init__(self, db, id, ip):
+        self.db, self.id, self.ip = db, id, ip
 
     def __str__(self):
-        return "%.0fs" % (time.time() - self.db.last_pong_received(self.id))
+        return "%.0fs" % (time.time() - self.db.last_pong_received(self.id, self.ip))
 
 
 def _copy_node(n):
-    return Node(n.ip, n.udp, n.tcp, n.id, n.sha, n.added_at)
+    c = Node(n.ip, n.udp, n.tcp, n.id, n.sha, n.added_at)
+    c.seq, c.record = n.seq, n.record
+    return c
 
 
 def push_node(lst, n, max_):
@@ -692,6 +707,3 @@ class nodesByDistance:
         if len(self.entries) > max_elems:
             self.entries.pop()
             self._dists.pop()
-
-
-nodes_by_distance = nodesByDistance

@@ -9,11 +9,18 @@ Threads (goroutines in geth):
 * ``discover.udp.loop`` owns the list of pending replies: requests register a
   matcher with :meth:`udp.pending`, the read loop hands replies to it through
   :meth:`udp.handle_reply`, and matchers expire after ``respTimeout``.
-* ``discover.udp.readLoop`` reads datagrams from the ``conn`` and dispatches them.
-  Closing the conn wakes a blocked read.
+* ``discover.udp.readLoop`` reads datagrams from the ``conn`` and dispatches them
+  to the ``handle`` method of their packet type. Closing the conn wakes a blocked read.
 
 Decoding is the hot path: the RLP body is read by :mod:`p2p.rlpcodec` (the one
 fast, strict codec, shared with RLPx) straight into the packet objects.
+
+Beyond geth 1.8.16 (each marked ``departure:`` and listed in docs/DEPARTURES.md),
+the node defends itself as geth's conformance suite expects of a node today:
+reply matchers say whether a reply is theirs (geth 1.8.22), the endpoint proof
+is per node ID and IP, the node has a signed record (EIP-778) whose seq rides in
+ping and pong and which it sends on ENRRequest (EIP-868, geth 1.9), and a ping
+flood from one key and address draws one ping back at a time.
 """
 
 from __future__ import annotations
@@ -26,13 +33,15 @@ import socket
 import threading
 import time
 
-from p2p import crypto, metrics, rlpcodec
+import rlp
+
+from p2p import crypto, enr, metrics, rlpcodec
 from p2p.discover.database import nodeDBNodeExpiration
 from p2p.discover.node import NodeID, new_node, pubkey_id, _to_ip
 from p2p.discover.table import bucketSize, new_table
 from p2p.log import get_logger
 from p2p.netutil.error import is_temporary_error
-from p2p.netutil.net import check_relay_ip
+from p2p.netutil.net import addr_str, check_relay_ip
 from p2p.rlpcodec import encode_bytes, encode_list, encode_uint
 
 log = get_logger("p2p.discover")
@@ -47,11 +56,11 @@ __all__ = [
     "errPacketTooSmall", "errBadHash", "errExpired", "errUnsolicitedReply", "errUnknownNode",
     "errTimeout", "errClockWarp", "errClosed", "errPacketTooBig", "maxPacketSize", "DiscoverError", "DecodeError",
     "respTimeout", "expiration", "ntpFailureThreshold", "ntpWarningCooldown", "driftThreshold",
-    "pingPacket", "pongPacket", "findnodePacket", "neighborsPacket",
-    "Ping", "Pong", "Findnode", "Neighbors", "RpcNode", "RpcEndpoint", "rpc_node", "rpc_endpoint",
+    "pingPacket", "pongPacket", "findnodePacket", "neighborsPacket", "enrRequestPacket", "enrResponsePacket",
+    "Ping", "Pong", "Findnode", "Neighbors", "EnrRequest", "EnrResponse", "RpcNode", "RpcEndpoint",
     "make_endpoint", "node_to_rpc", "Pending", "Reply", "ReadPacket", "Config", "conn", "UDPConn",
-    "listen_udp", "new_udp", "udp", "encode_packet", "decode_packet", "expired",
-    "macSize", "sigSize", "headSize", "max_neighbors",
+    "listen_udp", "new_udp", "udp", "encode_packet", "decode_packet", "expired", "seq_from_tail",
+    "macSize", "sigSize", "headSize", "maxNeighbors",
 ]
 
 
@@ -87,11 +96,14 @@ pingPacket = 1
 pongPacket = 2
 findnodePacket = 3
 neighborsPacket = 4
+# departure: eip-868: ENRRequest/ENRResponse and the record seq in ping and pong (geth 1.9.0)
+enrRequestPacket = 5
+enrResponsePacket = 6
 
 
 # ---------------------------------------------------------------------------
-# RPC structures. Every packet keeps unknown trailing list elements in ``rest``
-# (their raw RLP encodings) for forward compatibility (EIP-8).
+# RPC structures. The packet types (Ping, Pong, ...) follow decode_packet below,
+# where Go has their handle methods; endpoints and nodes are here.
 
 
 class _LazyIP:
@@ -152,113 +164,9 @@ class RpcNode(_LazyIP):
         return "RpcNode(%s, udp=%d, tcp=%d, id=%s)" % (self.ip, self.udp, self.tcp, self.id[:8].hex())
 
 
-# snake_case aliases for geth's lower-case type names.
-rpc_endpoint = RpcEndpoint
-rpc_node = RpcNode
-
-
-class _Packet:
-    __slots__ = ()
-
-    def __eq__(self, other):
-        return type(other) is type(self) and all(
-            getattr(self, f) == getattr(other, f) for f in self.__slots__)
-
-    def __repr__(self):
-        return "%s(%s)" % (type(self).__name__, ", ".join(
-            "%s=%r" % (f, getattr(self, f)) for f in self.__slots__))
-
-
-class Ping(_Packet):
-    __slots__ = ("version", "from_", "to", "expiration", "rest")
-    ptype = pingPacket
-    _nfields = 4
-
-    def __init__(self, version=4, from_=None, to=None, expiration=0, rest=None):
-        self.version = version
-        self.from_ = from_ if from_ is not None else RpcEndpoint()  # 'from' is a keyword
-        self.to = to if to is not None else RpcEndpoint()
-        self.expiration = expiration
-        self.rest = rest if rest is not None else []
-
-    def encode_body(self):
-        return encode_list((encode_uint(self.version), _enc_endpoint(self.from_),
-                            _enc_endpoint(self.to), encode_uint(self.expiration), *self.rest))
-
-    def handle(self, t, from_, from_id, mac):
-        return t._handle_ping(self, from_, from_id, mac)
-
-    def name(self):
-        return "PING/v4"
-
-
-class Pong(_Packet):
-    __slots__ = ("to", "reply_tok", "expiration", "rest")
-    ptype = pongPacket
-    _nfields = 3
-
-    def __init__(self, to=None, reply_tok=b"", expiration=0, rest=None):
-        # 'to' mirrors the UDP envelope address of the ping, so the pinger learns
-        # its external address; reply_tok is the hash of the ping packet.
-        self.to = to if to is not None else RpcEndpoint()
-        self.reply_tok = reply_tok
-        self.expiration = expiration
-        self.rest = rest if rest is not None else []
-
-    def encode_body(self):
-        return encode_list((_enc_endpoint(self.to), encode_bytes(self.reply_tok),
-                            encode_uint(self.expiration), *self.rest))
-
-    def handle(self, t, from_, from_id, mac):
-        return t._handle_pong(self, from_, from_id, mac)
-
-    def name(self):
-        return "PONG/v4"
-
-
-class Findnode(_Packet):
-    __slots__ = ("target", "expiration", "rest")
-    ptype = findnodePacket
-    _nfields = 2
-
-    def __init__(self, target=None, expiration=0, rest=None):
-        self.target = target if target is not None else NodeID()  # need not be a real key
-        self.expiration = expiration
-        self.rest = rest if rest is not None else []
-
-    def encode_body(self):
-        return encode_list((encode_bytes(self.target), encode_uint(self.expiration), *self.rest))
-
-    def handle(self, t, from_, from_id, mac):
-        return t._handle_findnode(self, from_, from_id, mac)
-
-    def name(self):
-        return "FINDNODE/v4"
-
-
-class Neighbors(_Packet):
-    __slots__ = ("nodes", "expiration", "rest")
-    ptype = neighborsPacket
-    _nfields = 2
-
-    def __init__(self, nodes=None, expiration=0, rest=None):
-        self.nodes = nodes if nodes is not None else []
-        self.expiration = expiration
-        self.rest = rest if rest is not None else []
-
-    def encode_body(self):
-        return encode_list((encode_list([_enc_rpc_node(n) for n in self.nodes]),
-                            encode_uint(self.expiration), *self.rest))
-
-    def handle(self, t, from_, from_id, mac):
-        return t._handle_neighbors(self, from_, from_id, mac)
-
-    def name(self):
-        return "NEIGHBORS/v4"
-
-
-_packet_types = {pingPacket: Ping, pongPacket: Pong, findnodePacket: Findnode,
-                 neighborsPacket: Neighbors}
+def make_endpoint(addr, tcp_port: int) -> RpcEndpoint:
+    """The endpoint for a socket address ``(host, port)`` and a TCP port."""
+    return RpcEndpoint(_addr_ip(addr), addr[1], tcp_port)
 
 
 def _addr_ip(addr):
@@ -275,152 +183,46 @@ def _host_ip(host):
     return _to_ip(ipaddress.ip_address(host))
 
 
-def make_endpoint(addr, tcp_port: int) -> RpcEndpoint:
-    """The endpoint for a socket address ``(host, port)`` and a TCP port."""
-    return RpcEndpoint(_addr_ip(addr), addr[1], tcp_port)
-
-
 def node_to_rpc(n) -> RpcNode:
     return RpcNode(n.ip, n.udp, n.tcp, n.id)
 
 
-# ---------------------------------------------------------------------------
-# RLP: the packet bodies are read and written by p2p.rlpcodec (the hot path).
-
-
-def _ip_bytes(ip) -> bytes:
-    return b"" if ip is None else ip.packed
-
-
-def _enc_endpoint(e: RpcEndpoint) -> bytes:
-    return encode_list((encode_bytes(_ip_bytes(e.ip)), encode_uint(e.udp), encode_uint(e.tcp)))
-
-
-def _enc_rpc_node(n: RpcNode) -> bytes:
-    return encode_list((encode_bytes(_ip_bytes(n.ip)), encode_uint(n.udp), encode_uint(n.tcp),
-                        encode_bytes(n.id)))
-
-
-def _ip(b):
-    # geth keeps any byte string as net.IP; only 4- and 16-byte ones are addresses.
-    n = len(b)
-    if n == 4:
-        return ipaddress.IPv4Address(b)
-    if n == 16:
-        return _to_ip(ipaddress.IPv6Address(b))
-    return None
-
-
-_new = object.__new__
-
-
-def _endpoint(raw_ip, udp_port, tcp_port):
-    # An endpoint as rlpcodec.endpoint reads it; the IP is parsed when first used.
-    ep = _new(RpcEndpoint)
-    ep._raw = raw_ip
-    ep._ip = None
-    ep.udp = udp_port
-    ep.tcp = tcp_port
-    return ep
-
-
-def _node_id(it, buf):
-    b = rlpcodec.string(it, buf)
-    if len(b) != 64:
-        raise rlpcodec.DecodeError("rlp: input string too %s for [64]uint8" % ("short" if len(b) < 64 else "long"))
-    return NodeID(b)
-
-
-def _decode_body(ptype, buf, start):
-    """The packet of type ``ptype`` whose RLP body starts at ``buf[start]``."""
-    try:
-        return _decode_fields(ptype, buf, start)
-    except rlpcodec.DecodeError as e:
-        raise DecodeError(str(e)) from None
-
-
-def _decode_fields(ptype, buf, start):
-    end = len(buf)
-    if ptype == pingPacket and start < end:
-        f = rlpcodec.ping_fast(buf, start, end)
-        if f is not None:
-            p = _new(Ping)
-            p.version = f[0]
-            p.from_ = _endpoint(*f[1])
-            p.to = _endpoint(*f[2])
-            p.expiration = f[3]
-            p.rest = []
-            return p
-    # Only the first item counts: bytes after it are ignored (EIP-8).
-    top = rlpcodec.head(buf, start, end)
-    if ptype == pingPacket:
-        f = rlpcodec.fields(top, buf, 4, True)
-        p = _new(Ping)
-        p.version = rlpcodec.uint(f[0], buf, 8)
-        p.from_ = _endpoint(*rlpcodec.endpoint(f[1], buf))
-        p.to = _endpoint(*rlpcodec.endpoint(f[2], buf))
-        p.expiration = rlpcodec.uint(f[3], buf, 8)
-    elif ptype == pongPacket:
-        f = rlpcodec.fields(top, buf, 3, True)
-        p = _new(Pong)
-        p.to = _endpoint(*rlpcodec.endpoint(f[0], buf))
-        p.reply_tok = rlpcodec.string(f[1], buf)
-        p.expiration = rlpcodec.uint(f[2], buf, 8)
-    elif ptype == findnodePacket:
-        f = rlpcodec.fields(top, buf, 2, True)
-        p = _new(Findnode)
-        p.target = _node_id(f[0], buf)
-        p.expiration = rlpcodec.uint(f[1], buf, 8)
-    else:  # neighborsPacket
-        f = rlpcodec.fields(top, buf, 2, True)
-        lst = f[0]
-        if lst[0] != rlpcodec.LIST:
-            raise rlpcodec.DecodeError("rlp: expected input list")
-        nodes = []
-        for nit in rlpcodec.split(buf, lst[2], lst[3]):
-            nf = rlpcodec.fields(nit, buf, 4, False)
-            n = _new(RpcNode)
-            n._raw = rlpcodec.string(nf[0], buf)
-            n._ip = None
-            n.udp = rlpcodec.uint(nf[1], buf, 2)
-            n.tcp = rlpcodec.uint(nf[2], buf, 2)
-            n.id = _node_id(nf[3], buf)
-            nodes.append(n)
-        p = _new(Neighbors)
-        p.nodes = nodes
-        p.expiration = rlpcodec.uint(f[1], buf, 8)
-    n = p._nfields
-    p.rest = [rlpcodec.raw(it, buf) for it in f[n:]] if len(f) > n else []
-    return p
-
-
-# ---------------------------------------------------------------------------
-# Pending replies
-
-
 class Pending:
-    """A reply the loop waits for: matched by sender ID and packet type.
+    """A reply matcher the loop keeps until its request is done (geth's ``pending``).
 
-    ``callback(packet)`` returns True once all expected replies arrived; ``errc``
-    then receives None, or an error if nothing matching came before the deadline.
+    It matches replies by sender ID, sender IP and packet type. ``callback(packet)``
+    returns ``(matched, request_done)``: whether the reply belongs to this request,
+    and whether the request needs no more replies. ``errc`` then receives None, or
+    an error if the request was not done before the deadline.
     """
 
-    __slots__ = ("from_", "ptype", "deadline", "callback", "errc", "done")
+    # departure: matcher-shape: callbacks say "mine" and "done" apart, matched by ID and IP (geth 1.8.22, PR 18963)
+    __slots__ = ("from_", "ip", "ptype", "deadline", "callback", "errc", "done", "on_done")
 
-    def __init__(self, from_, ptype, callback, errc=None):
+    def __init__(self, from_, ip, ptype, callback, errc=None, on_done=None):
         self.done = False
         self.from_ = from_
+        self.ip = ip
         self.ptype = ptype
         self.deadline = 0.0
         self.callback = callback
         self.errc = errc if errc is not None else queue.Queue(maxsize=1)
+        self.on_done = on_done  # Python-only: called once the request is over, whatever the outcome
+
+    def finish(self, err) -> None:
+        # Python-only: every way a matcher ends goes through here (errc, then the hook).
+        self.done = True
+        self.errc.put(err)
+        if self.on_done is not None:
+            self.on_done()
 
 
 class Reply:
-    __slots__ = ("from_", "ptype", "data", "matched")
+    __slots__ = ("from_", "ip", "ptype", "data", "matched")
 
-    def __init__(self, from_, ptype, data, matched):
+    def __init__(self, from_, ip, ptype, data, matched):
         self.from_ = from_
+        self.ip = ip
         self.ptype = ptype
         self.data = data
         self.matched = matched  # Queue(maxsize=1): whether a pending request matched
@@ -522,24 +324,15 @@ class UDPConn(conn):
         return self._laddr
 
 
-def listen_udp(c, cfg=None, realaddr=None, node_db_path="", netrestrict=None):
-    """Start discovery on ``c`` (a conn, or a bound UDP socket); returns the Table.
-
-    ``listen_udp(conn, Config(...))`` is geth's ``ListenUDP(c, cfg)``. The older
-    form ``listen_udp(priv, conn, realaddr, node_db_path, netrestrict)`` of geth
-    releases before the Config struct is accepted too.
-    """
-    if isinstance(c, crypto.PrivateKey):
-        priv, c = c, cfg
-        cfg = Config(private_key=priv, announce_addr=realaddr, node_db_path=node_db_path,
-                     net_restrict=netrestrict)
+def listen_udp(c, cfg: Config):
+    """Start discovery on ``c`` (a conn, or a bound UDP socket); returns the Table."""
     tab, _ = new_udp(c, cfg)
     log.info("UDP listener up", node=tab.self())
     return tab
 
 
 def new_udp(c, cfg: Config):
-
+    """Start discovery on ``c``: ``(Table, udp)``."""
     if isinstance(c, socket.socket):
         c = UDPConn(c)
     t = udp(c, cfg.private_key, cfg.net_restrict)
@@ -555,6 +348,7 @@ def new_udp(c, cfg: Config):
         c.close()
         raise
     t.tab = tab
+    t._init_local_record()
     t._tab_ready.set()
     t._start(cfg.unhandled)
     return tab, t
@@ -579,13 +373,40 @@ class udp:
         self.clock = time.monotonic  # deadline clock; tests may replace it
         self.check_clock_drift = None  # defaults to p2p.discover.ntp.check_clock_drift
         self._threads = []
+        self._clock_check = None  # the running clock-check thread, joined on close
+        # The local node record (EIP-778) and its lock; see local_record().
+        self._record_lock = threading.Lock()
+        self._record = None
+        self._seq_rlp = encode_uint(0)  # our record's seq as RLP, for the ping/pong tail
+        # departure: ping-back-once: one ping back at a time per sender key and address
+        self._pingbacks = set()
+        self._pingbacks_lock = threading.Lock()
 
     def _start(self, unhandled):
+        # Python-only: newUDP's two `go` statements.
         for target, name, args in ((self.loop, "discover.udp.loop", ()),
                                    (self.read_loop, "discover.udp.readLoop", (unhandled,))):
             th = threading.Thread(target=target, args=args, name=name, daemon=True)
             self._threads.append(th)
             th.start()
+
+    def node_from_rpc(self, sender, rn):
+        """The Node for a neighbors entry from ``sender``: ``(node, err)``."""
+        if rn.udp <= 1024:
+            return None, DiscoverError("low port")
+        if rn.ip is None:
+            return None, DiscoverError("invalid IP")
+        err = check_relay_ip(_addr_ip(sender), rn.ip)
+        if err is not None:
+            return None, err
+        if self.netrestrict is not None and not self.netrestrict.contains(rn.ip):
+            return None, DiscoverError("not contained in netrestrict whitelist")
+        n = new_node(rn.id, rn.ip, rn.udp, rn.tcp)
+        try:
+            n.validate_complete()
+        except ValueError as e:
+            return n, e
+        return n, None
 
     def close(self):
         if self.closing.is_set():
@@ -598,6 +419,52 @@ class udp:
         for th in self._threads:
             if th is not me:
                 th.join(5)
+        clock_check = self._clock_check
+        if clock_check is not None and clock_check is not me:
+            clock_check.join(5)
+
+    # -- the local record (EIP-778/868; geth 1.9 keeps it in enode.LocalNode) --
+
+    def _init_local_record(self):
+        # Python-only: the record starts one above the seq stored for our ID, so that
+        # a restarted node's record is newer than any record it sent before.
+        db = self.tab.db
+        self_id = self.tab.self().id
+        with self._record_lock:
+            self._sign_record(db.local_seq(self_id) + 1)
+
+    def _sign_record(self, seq):
+        # Python-only: (re)sign our record with the current endpoint; holds _record_lock.
+        r = enr.Record()
+        ep = self.our_endpoint
+        if ep.ip is not None and not ep.ip.is_unspecified:
+            r.set(enr.IP(ep.ip) if ep.ip.version == 4 else enr.IP6(ep.ip))
+        r.set(enr.TCP(ep.tcp))
+        r.set(enr.UDP(ep.udp))
+        r.set_seq(seq)
+        enr.sign_v4(r, self.priv)
+        self._record = r
+        self._seq_rlp = encode_uint(seq)
+        self.tab.db.store_local_seq(self.tab.self().id, seq)
+
+    def local_record(self) -> enr.Record:
+        """Our signed node record (ip, tcp, udp, secp256k1)."""
+        with self._record_lock:
+            return self._record
+
+    def update_endpoint(self, addr, tcp_port: int) -> bool:
+        """Announce a new endpoint (e.g. the NAT's external IP); bumps the record's seq.
+
+        Returns whether anything changed.
+        """
+        ep = make_endpoint(addr, tcp_port)
+        with self._record_lock:
+            if ep == self.our_endpoint:
+                return False
+            self.our_endpoint = ep
+            self._sign_record(self._record.seq() + 1)
+        log.info("Local node record updated", seq=self._record.seq(), addr=addr_str(addr))
+        return True
 
     # -- requests -----------------------------------------------------------
 
@@ -605,39 +472,37 @@ class udp:
         """Send a ping and wait for the pong; returns None or an error."""
         return self.send_ping(toid, toaddr, None).get()
 
-    def send_ping(self, toid, toaddr, callback):
-        """Send a ping; ``callback`` runs when the pong arrives. Returns the errc queue."""
+    def send_ping(self, toid, toaddr, callback, on_done=None):
+        """Send a ping; ``callback`` runs when its pong arrives. Returns the errc queue."""
         try:
             req = Ping(4, self.our_endpoint, make_endpoint(toaddr, 0),  # geth TODO: known TCP port
-                       int(time.time() + expiration))
+                       int(time.time() + expiration), [self._seq_rlp])
             packet, hash_ = encode_packet(self.priv, pingPacket, req)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - handed to the caller, as geth's errc
             errc = queue.Queue(maxsize=1)
             errc.put(e)
+            if on_done is not None:
+                on_done()
             return errc
 
         def match(p):
-            ok = p.reply_tok == hash_
-            if ok and callback is not None:
+            # Only a pong that carries the hash of this ping answers it.
+            matched = p.reply_tok == hash_
+            if matched and callback is not None:
                 callback()
-            return ok
+            return matched, matched
 
-        errc = self.pending(toid, pongPacket, match)
+        errc = self.pending(toid, _addr_ip(toaddr), pongPacket, match, on_done)
         self.write(toaddr, req.name(), packet)
         return errc
 
-    def waitping(self, from_):
-        return self.pending(from_, pingPacket, lambda p: True).get()
+    def waitping(self, from_, ip):
+        return self.pending(from_, ip, pingPacket, lambda p: (True, True)).get()
 
     def findnode(self, toid, toaddr, target):
         """Ask for the neighbors of target; waits for up to bucketSize nodes. ``(nodes, err)``."""
-
         self._tab_ready.wait(10)
-        # A node that hasn't seen our ping lately has forgotten our endpoint proof
-        # and would ignore the findnode: get pinged by it first.
-        if time.time() - _ts(self.tab.db.last_ping_received(toid)) > nodeDBNodeExpiration:
-            self.ping(toid, toaddr)
-            self.waitping(toid)
+        self._ensure_bond(toid, toaddr)
 
         nodes = []
         nreceived = [0]
@@ -647,30 +512,79 @@ class udp:
                 nreceived[0] += 1
                 n, err = self.node_from_rpc(toaddr, rn)
                 if err is not None:
-                    log.trace("Invalid neighbor node received", ip=rn.ip, addr=toaddr, err=err)
+                    log.trace("Invalid neighbor node received", ip=rn.ip, addr=addr_str(toaddr), err=err)
                     continue
                 nodes.append(n)
-            return nreceived[0] >= bucketSize
+            return True, nreceived[0] >= bucketSize
 
-        errc = self.pending(toid, neighborsPacket, match)
+        errc = self.pending(toid, _addr_ip(toaddr), neighborsPacket, match)
         self.send(toaddr, findnodePacket, Findnode(target, int(time.time() + expiration)))
         return nodes, errc.get()
 
-    def pending(self, id, ptype, callback):
+    def _ensure_bond(self, toid, toaddr):
+        # Python-only, next to its callers findnode and request_enr: a node that hasn't
+        # seen our ping lately has forgotten our endpoint proof and would ignore the
+        # request, so get pinged by it first.
+        if time.time() - self.tab.db.last_ping_received(toid, _addr_ip(toaddr)) > nodeDBNodeExpiration:
+            self.ping(toid, toaddr)
+            self.waitping(toid, _addr_ip(toaddr))
+
+    def request_enr(self, n):
+        """Ask node ``n`` for its record (EIP-868): ``(record, err)``; the record is verified.
+
+        geth 1.9's RequestENR: the reply must carry the hash of our request, the
+        record must be signed by ``n``'s key and name an IP that ``n``'s address
+        may relay.
+        """
+        self._tab_ready.wait(10)
+        addr = n.addr()
+        self._ensure_bond(n.id, addr)
+        req = EnrRequest(int(time.time() + expiration))
+        try:
+            packet, hash_ = encode_packet(self.priv, enrRequestPacket, req)
+        except Exception as e:  # noqa: BLE001 - handed to the caller
+            return None, e
+        got = []
+
+        def match(r):
+            matched = r.reply_tok == hash_
+            if matched:
+                got.append(r)
+            return matched, matched
+
+        errc = self.pending(n.id, n.ip, enrResponsePacket, match)
+        self.write(addr, req.name(), packet)
+        err = errc.get()
+        if err is not None:
+            return None, err
+        rec = got[0].record
+        if rec.node_addr() != crypto.keccak256(n.id):
+            return None, DiscoverError("invalid ID in response record")
+        try:
+            ip = rec.load(enr.IP).address()
+        except ValueError:
+            ip = None
+        if ip is not None:
+            err = check_relay_ip(n.ip, _to_ip(ip))
+            if err is not None:
+                return None, DiscoverError("invalid IP in response record: %s" % err)
+        return rec, None
+
+    def pending(self, id, ip, ptype, callback, on_done=None):
         """Register a reply matcher with the loop; returns its errc queue."""
-        p = Pending(id, ptype, callback)
+        p = Pending(id, ip, ptype, callback, on_done=on_done)
         if not self._post(("addpending", p)):
-            p.errc.put(errClosed)
+            p.finish(errClosed)
         return p.errc
 
-    def handle_reply(self, from_, ptype, req, wait=True) -> bool:
+    def handle_reply(self, from_, from_ip, ptype, req, wait=True) -> bool:
         """Hand a reply to the loop; returns whether a pending request matched.
 
         With ``wait=False`` the result isn't waited for (and False is returned):
         the ping handler doesn't need it and saves a thread round trip.
         """
         matched = queue.Queue(maxsize=1) if wait else None
-        if not self._post(("gotreply", Reply(from_, ptype, req, matched))):
+        if not self._post(("gotreply", Reply(from_, from_ip, ptype, req, matched))):
             return False
         return matched.get() if wait else False
 
@@ -687,7 +601,7 @@ class udp:
     def loop(self):
         # geth keeps one list in deadline order and scans it for every reply. Here
         # the same order lives in a deque (deadlines only grow, so expiry pops from
-        # the front) and an index by (sender, type) finds the matchers of a reply.
+        # the front) and an index by (sender, IP, type) finds the matchers of a reply.
         plist = collections.deque()
         index = {}
         cont_timeouts = 0  # consecutive timeouts, for the clock drift check
@@ -699,14 +613,15 @@ class udp:
 
         def remove(p):
             p.done = True
-            lst = index.get((p.from_, p.ptype))
+            key = (p.from_, p.ip, p.ptype)
+            lst = index.get(key)
             if lst is not None:
                 try:
                     lst.remove(p)
                 except ValueError:
                     pass
                 if not lst:
-                    del index[(p.from_, p.ptype)]
+                    del index[key]
 
         try:
             while True:
@@ -726,7 +641,7 @@ class udp:
                             break
                         plist.popleft()
                         remove(p)
-                        p.errc.put(errClockWarp)
+                        p.finish(errClockWarp)
                 try:
                     kind, value = mailbox.get(timeout=timeout)
                 except queue.Empty:
@@ -737,7 +652,7 @@ class udp:
                 elif kind == "addpending":
                     value.deadline = clock() + respTimeout
                     plist.append(value)
-                    key = (value.from_, value.ptype)
+                    key = (value.from_, value.ip, value.ptype)
                     lst = index.get(key)
                     if lst is None:
                         index[key] = [value]
@@ -745,17 +660,24 @@ class udp:
                         lst.append(value)
                 elif kind == "gotreply":
                     r = value
-                    matched = False
-                    lst = index.get((r.from_, r.ptype))
+                    matched = False  # whether any matcher took the reply as its own
+                    lst = index.get((r.from_, r.ip, r.ptype))
                     if lst:
-                        matched = True
                         cont_timeouts = 0
                         for p in list(lst):
+                            try:
+                                ok, request_done = p.callback(r.data)
+                            except Exception as err:  # a bug in a callback must not end the loop
+                                log.error("Reply callback failed", ptype=r.ptype, err=repr(err), exc_info=True)
+                                remove(p)
+                                p.finish(err)
+                                continue
+                            matched = matched or ok
                             # A matcher stays until its callback reports that all
                             # replies arrived (neighbors may come in several packets).
-                            if p.callback(r.data):
-                                p.errc.put(None)
+                            if request_done:
                                 remove(p)
+                                p.finish(None)
                     if r.matched is not None:
                         r.matched.put(matched)
                 elif kind == "timeout":
@@ -764,7 +686,7 @@ class udp:
                         p = plist.popleft()
                         if not p.done:
                             remove(p)
-                            p.errc.put(errTimeout)
+                            p.finish(errTimeout)
                             cont_timeouts += 1
                     # Many timeouts in a row: maybe our clock is off, check it.
                     if cont_timeouts > ntpFailureThreshold:
@@ -772,13 +694,15 @@ class udp:
                             ntp_warn_time = time.monotonic()
                             self._start_clock_check()
                         cont_timeouts = 0
+        except Exception as err:  # only a bug gets here: say so, and fail what waits
+            log.error("Discovery reply loop failed", err=repr(err), exc_info=True)
+            raise
         finally:
             with self._mail_lock:
                 self._loop_done = True
             for p in plist:
                 if not p.done:
-                    p.done = True
-                    p.errc.put(errClosed)
+                    p.finish(errClosed)
             # Answer whatever was queued before the loop stopped.
             while True:
                 try:
@@ -786,25 +710,28 @@ class udp:
                 except queue.Empty:
                     break
                 if kind == "addpending":
-                    value.errc.put(errClosed)
+                    value.finish(errClosed)
                 elif kind == "gotreply" and value.matched is not None:
                     value.matched.put(False)
 
     def _start_clock_check(self):
+        # Python-only: the loop's `go checkClockDrift()`, with the thread kept for close.
         fn = self.check_clock_drift
         if fn is None:
-            try:
-                from p2p.discover.ntp import check_clock_drift as fn
-            except ImportError:
-                return
-        threading.Thread(target=fn, name="discover.checkClockDrift", daemon=True).start()
+            from p2p.discover.ntp import check_clock_drift as fn
+        prev = self._clock_check
+        if prev is not None and prev.is_alive():
+            return
+        th = threading.Thread(target=fn, name="discover.checkClockDrift", daemon=True)
+        self._clock_check = th
+        th.start()
 
     # -- sending --------------------------------------------------------------
 
     def send(self, toaddr, ptype, req):
         try:
             packet, hash_ = encode_packet(self.priv, ptype, req)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - returned, as geth's error
             return None, e
         return hash_, self.write(toaddr, req.name(), packet)
 
@@ -818,7 +745,7 @@ class udp:
             if metrics.Enabled:
                 _egress_packets.mark(1)
                 _egress_bytes.mark(len(packet))
-        log.trace(">> " + what, addr=toaddr, err=err)
+        log.trace(">> " + what, addr=addr_str(toaddr), err=err)
         return err
 
     # -- receiving ------------------------------------------------------------
@@ -828,7 +755,7 @@ class udp:
             while True:
                 try:
                     data, from_ = self.conn.read_from_udp()
-                except Exception as err:
+                except Exception as err:  # noqa: BLE001 - sorted below, as geth does
                     if self.closing.is_set():
                         log.debug("UDP read error", err=err)
                         return
@@ -843,7 +770,7 @@ class udp:
                 try:
                     err = self.handle_packet(from_, data)
                 except Exception as e:  # a bug must not kill the node
-                    log.error("Discovery packet handler failed", addr=from_, err=repr(e))
+                    log.error("Discovery packet handler failed", addr=addr_str(from_), err=repr(e), exc_info=True)
                     err = e
                 if err is not None and unhandled is not None:
                     try:
@@ -862,110 +789,29 @@ class udp:
     def handle_packet(self, from_, buf):
         packet, from_id, hash_, err = decode_packet(buf)
         if err is not None:
-            log.debug("Bad discv4 packet", addr=from_, err=err)
+            log.debug("Bad discv4 packet", addr=addr_str(from_), err=err)
             return err
         err = packet.handle(self, from_, from_id, hash_)
-        log.trace("<< " + packet.name(), addr=from_, err=err)
+        if err is None:
+            log.trace("<< " + packet.name(), addr=addr_str(from_))
+        else:
+            log.debug("<< " + packet.name(), addr=addr_str(from_), err=err)
         return err
 
-    def node_from_rpc(self, sender, rn):
-        """The Node for a neighbors entry from ``sender``: ``(node, err)``."""
+    def _ping_back(self, from_id, from_, n):
+        # Python-only, next to its caller Ping.handle: ping a node that pinged us and
+        # is not bonded, at most once at a time per key and address.
+        key = (from_id, from_)
+        with self._pingbacks_lock:
+            if key in self._pingbacks:
+                return
+            self._pingbacks.add(key)
 
-        if rn.udp <= 1024:
-            return None, DiscoverError("low port")
-        if rn.ip is None:
-            return None, DiscoverError("invalid IP")
-        err = _call_err(check_relay_ip, _addr_ip(sender), rn.ip)
-        if err is not None:
-            return None, err
-        if self.netrestrict is not None and not self.netrestrict.contains(rn.ip):
-            return None, DiscoverError("not contained in netrestrict whitelist")
-        n = new_node(rn.id, rn.ip, rn.udp, rn.tcp)
-        try:
-            n.validate_complete()
-        except Exception as e:
-            return n, e
-        return n, None
+        def done():
+            with self._pingbacks_lock:
+                self._pingbacks.discard(key)
 
-    # -- packet handlers --------------------------------------------------------
-
-    def _handle_ping(self, req, from_, from_id, mac):
-
-        if expired(req.expiration):
-            return errExpired
-        self.send(from_, pongPacket, Pong(make_endpoint(from_, req.from_.tcp), mac,
-                                          int(time.time() + expiration)))
-        self.handle_reply(from_id, pingPacket, req, wait=False)  # for waitping
-
-        # Before adding the node make sure it has our pong recently, so that its
-        # findnode requests will be accepted later.
-        n = new_node(from_id, _addr_ip(from_), from_[1], req.from_.tcp)
-        db = self.tab.db
-        if time.time() - _ts(db.last_pong_received(from_id)) > nodeDBNodeExpiration:
-            self.send_ping(from_id, from_, lambda: self.tab.add_through_ping(n))
-        else:
-            self.tab.add_through_ping(n)
-        db.update_last_ping_received(from_id, time.time())
-        return None
-
-    def _handle_pong(self, req, from_, from_id, mac):
-        if expired(req.expiration):
-            return errExpired
-        if not self.handle_reply(from_id, pongPacket, req):
-            return errUnsolicitedReply
-        self.tab.db.update_last_pong_received(from_id, time.time())
-        return None
-
-    def _handle_findnode(self, req, from_, from_id, mac):
-
-        if expired(req.expiration):
-            return errExpired
-        if not self.tab.db.has_bond(from_id):
-            # Without an endpoint proof (a recent pong) we don't answer: otherwise a
-            # spoofed source address would let anyone aim our much larger neighbors
-            # replies at a victim.
-            return errUnknownNode
-        target = crypto.keccak256(req.target)
-        with self.tab.mutex:
-            closest = self.tab.closest(target, bucketSize).entries
-        p = Neighbors([], int(time.time() + expiration))
-        sent = False
-        from_ip = _addr_ip(from_)
-        # Split the reply so that each packet stays below 1280 bytes.
-        for n in closest:
-            if _call_err(check_relay_ip, from_ip, n.ip) is None:
-                p.nodes.append(node_to_rpc(n))
-            if len(p.nodes) == max_neighbors:
-                self.send(from_, neighborsPacket, p)
-                p.nodes = []
-                sent = True
-        if p.nodes or not sent:
-            self.send(from_, neighborsPacket, p)
-        return None
-
-    def _handle_neighbors(self, req, from_, from_id, mac):
-        if expired(req.expiration):
-            return errExpired
-        if not self.handle_reply(from_id, neighborsPacket, req):
-            return errUnsolicitedReply
-        return None
-
-
-def _ts(t):
-    """A database timestamp as seconds since the epoch (None/0 = never)."""
-    if t is None:
-        return 0.0
-    if hasattr(t, "timestamp"):
-        return t.timestamp()
-    return float(t)
-
-
-def _call_err(fn, *args):
-    # netutil functions report problems either by returning or raising an error.
-    try:
-        return fn(*args)
-    except ValueError as e:
-        return e
+        self.send_ping(from_id, from_, lambda: self.tab.add_through_ping(n), on_done=done)
 
 
 macSize = 256 // 8
@@ -975,19 +821,31 @@ maxPacketSize = 1280          # discovery packets are at most this big
 
 
 def _compute_max_neighbors():
-    # Neighbors replies are split to stay below 1280 bytes: find how many
-    # largest-possible entries fit.
-    p = Neighbors([], 2 ** 64 - 1)
-    biggest = RpcNode(ipaddress.IPv6Address(b"\x01" * 16), 0xFFFF, 0xFFFF, NodeID())
+    # Go's init(): neighbors replies are split to stay below 1280 bytes; find how
+    # many largest-possible entries fit.
+    biggest = _enc_rpc_node(RpcNode(ipaddress.IPv6Address(b"\x01" * 16), 0xFFFF, 0xFFFF, NodeID()))
+    exp = encode_uint(2 ** 64 - 1)
     n = 0
     while True:
-        p.nodes.append(biggest)
-        if headSize + len(p.encode_body()) + 1 >= 1280:
+        if headSize + len(encode_list((encode_list([biggest] * (n + 1)), exp))) + 1 >= 1280:
             return n
         n += 1
 
 
-max_neighbors = _compute_max_neighbors()
+def _ip_bytes(ip) -> bytes:
+    return b"" if ip is None else ip.packed
+
+
+def _enc_endpoint(e: RpcEndpoint) -> bytes:
+    return encode_list((encode_bytes(_ip_bytes(e.ip)), encode_uint(e.udp), encode_uint(e.tcp)))
+
+
+def _enc_rpc_node(n: RpcNode) -> bytes:
+    return encode_list((encode_bytes(_ip_bytes(n.ip)), encode_uint(n.udp), encode_uint(n.tcp),
+                        encode_bytes(n.id)))
+
+
+maxNeighbors = _compute_max_neighbors()
 
 
 def encode_packet(priv, ptype, req):
@@ -1037,5 +895,342 @@ def decode_packet(buf):
     return req, from_id, h, None
 
 
+def _ip(b):
+    # geth keeps any byte string as net.IP; only 4- and 16-byte ones are addresses.
+    n = len(b)
+    if n == 4:
+        return ipaddress.IPv4Address(b)
+    if n == 16:
+        return _to_ip(ipaddress.IPv6Address(b))
+    return None
+
+
+_new = object.__new__
+
+
+def _endpoint(raw_ip, udp_port, tcp_port):
+    # An endpoint as rlpcodec.endpoint reads it; the IP is parsed when first used.
+    ep = _new(RpcEndpoint)
+    ep._raw = raw_ip
+    ep._ip = None
+    ep.udp = udp_port
+    ep.tcp = tcp_port
+    return ep
+
+
+def _node_id(it, buf):
+    b = rlpcodec.string(it, buf)
+    if len(b) != 64:
+        raise rlpcodec.DecodeError("rlp: input string too %s for [64]uint8" % ("short" if len(b) < 64 else "long"))
+    return NodeID(b)
+
+
+def _decode_body(ptype, buf, start):
+    """The packet of type ``ptype`` whose RLP body starts at ``buf[start]``."""
+    try:
+        return _decode_fields(ptype, buf, start)
+    except rlpcodec.DecodeError as e:
+        raise DecodeError(str(e)) from None
+
+
+def _decode_fields(ptype, buf, start):
+    end = len(buf)
+    if ptype == pingPacket and start < end:
+        f = rlpcodec.ping_fast(buf, start, end)
+        if f is not None:
+            p = _new(Ping)
+            p.version = f[0]
+            p.from_ = _endpoint(*f[1])
+            p.to = _endpoint(*f[2])
+            p.expiration = f[3]
+            p.rest = f[4]
+            return p
+    # Only the first item counts: bytes after it are ignored (EIP-8).
+    top = rlpcodec.head(buf, start, end)
+    if ptype == pingPacket:
+        f = rlpcodec.fields(top, buf, 4, True)
+        p = _new(Ping)
+        p.version = rlpcodec.uint(f[0], buf, 8)
+        p.from_ = _endpoint(*rlpcodec.endpoint(f[1], buf))
+        p.to = _endpoint(*rlpcodec.endpoint(f[2], buf))
+        p.expiration = rlpcodec.uint(f[3], buf, 8)
+    elif ptype == pongPacket:
+        f = rlpcodec.fields(top, buf, 3, True)
+        p = _new(Pong)
+        p.to = _endpoint(*rlpcodec.endpoint(f[0], buf))
+        p.reply_tok = rlpcodec.string(f[1], buf)
+        p.expiration = rlpcodec.uint(f[2], buf, 8)
+    elif ptype == findnodePacket:
+        f = rlpcodec.fields(top, buf, 2, True)
+        p = _new(Findnode)
+        p.target = _node_id(f[0], buf)
+        p.expiration = rlpcodec.uint(f[1], buf, 8)
+    elif ptype == neighborsPacket:
+        f = rlpcodec.fields(top, buf, 2, True)
+        lst = f[0]
+        if lst[0] != rlpcodec.LIST:
+            raise rlpcodec.DecodeError("rlp: expected input list")
+        nodes = []
+        for nit in rlpcodec.split(buf, lst[2], lst[3]):
+            nf = rlpcodec.fields(nit, buf, 4, False)
+            n = _new(RpcNode)
+            n._raw = rlpcodec.string(nf[0], buf)
+            n._ip = None
+            n.udp = rlpcodec.uint(nf[1], buf, 2)
+            n.tcp = rlpcodec.uint(nf[2], buf, 2)
+            n.id = _node_id(nf[3], buf)
+            nodes.append(n)
+        p = _new(Neighbors)
+        p.nodes = nodes
+        p.expiration = rlpcodec.uint(f[1], buf, 8)
+    elif ptype == enrRequestPacket:
+        f = rlpcodec.fields(top, buf, 1, True)
+        p = _new(EnrRequest)
+        p.expiration = rlpcodec.uint(f[0], buf, 8)
+    else:  # enrResponsePacket
+        f = rlpcodec.fields(top, buf, 2, True)
+        p = _new(EnrResponse)
+        p.reply_tok = rlpcodec.string(f[0], buf)
+        rec = enr.Record()
+        try:
+            rec.decode_rlp(rlpcodec.raw(f[1], buf))
+        except (ValueError, rlp.DecodingError) as e:
+            raise rlpcodec.DecodeError("invalid record: %s" % e) from None
+        p.record = rec
+    n = p._nfields
+    p.rest = [rlpcodec.raw(it, buf) for it in f[n:]] if len(f) > n else []
+    return p
+
+
+# ---------------------------------------------------------------------------
+# The packet types, with their handlers in Go's order (geth: methods of the
+# packet structs). Every packet keeps unknown trailing list elements in ``rest``
+# (their raw RLP encodings) for forward compatibility (EIP-8); EIP-868 puts the
+# sender's record seq there in ping and pong.
+
+
+class _Packet:
+    __slots__ = ()
+
+    def __eq__(self, other):
+        return type(other) is type(self) and all(
+            getattr(self, f) == getattr(other, f) for f in self.__slots__)
+
+    def __repr__(self):
+        return "%s(%s)" % (type(self).__name__, ", ".join(
+            "%s=%r" % (f, getattr(self, f)) for f in self.__slots__))
+
+
+class Ping(_Packet):
+    __slots__ = ("version", "from_", "to", "expiration", "rest")
+    ptype = pingPacket
+    _nfields = 4
+
+    def __init__(self, version=4, from_=None, to=None, expiration=0, rest=None):
+        self.version = version
+        self.from_ = from_ if from_ is not None else RpcEndpoint()  # 'from' is a keyword
+        self.to = to if to is not None else RpcEndpoint()
+        self.expiration = expiration
+        self.rest = rest if rest is not None else []
+
+    def encode_body(self):
+        return encode_list((encode_uint(self.version), _enc_endpoint(self.from_),
+                            _enc_endpoint(self.to), encode_uint(self.expiration), *self.rest))
+
+    def handle(self, t, from_, from_id, mac):
+        if expired(self.expiration):
+            return errExpired
+        t.send(from_, pongPacket, Pong(make_endpoint(from_, self.from_.tcp), mac,
+                                       int(time.time() + expiration), [t._seq_rlp]))
+        from_ip = _addr_ip(from_)
+        t.handle_reply(from_id, from_ip, pingPacket, self, wait=False)  # for waitping
+
+        # Before adding the node make sure it has our pong recently, so that its
+        # findnode requests will be accepted later.
+        n = new_node(from_id, from_ip, from_[1], self.from_.tcp)
+        db = t.tab.db
+        if time.time() - db.last_pong_received(from_id, from_ip) > nodeDBNodeExpiration:
+            t._ping_back(from_id, from_, n)
+        else:
+            t.tab.add_through_ping(n)
+        db.update_last_ping_received(from_id, from_ip, time.time())
+        return None
+
+    def name(self):
+        return "PING/v4"
+
+
+class Pong(_Packet):
+    __slots__ = ("to", "reply_tok", "expiration", "rest")
+    ptype = pongPacket
+    _nfields = 3
+
+    def __init__(self, to=None, reply_tok=b"", expiration=0, rest=None):
+        # 'to' mirrors the UDP envelope address of the ping, so the pinger learns
+        # its external address; reply_tok is the hash of the ping packet.
+        self.to = to if to is not None else RpcEndpoint()
+        self.reply_tok = reply_tok
+        self.expiration = expiration
+        self.rest = rest if rest is not None else []
+
+    def encode_body(self):
+        return encode_list((_enc_endpoint(self.to), encode_bytes(self.reply_tok),
+                            encode_uint(self.expiration), *self.rest))
+
+    def handle(self, t, from_, from_id, mac):
+        if expired(self.expiration):
+            return errExpired
+        from_ip = _addr_ip(from_)
+        if not t.handle_reply(from_id, from_ip, pongPacket, self):
+            return errUnsolicitedReply
+        t.tab.db.update_last_pong_received(from_id, from_ip, time.time())
+        t.tab.update_seq(from_id, seq_from_tail(self.rest))  # EIP-868: a newer record to fetch
+        return None
+
+    def name(self):
+        return "PONG/v4"
+
+
+class Findnode(_Packet):
+    __slots__ = ("target", "expiration", "rest")
+    ptype = findnodePacket
+    _nfields = 2
+
+    def __init__(self, target=None, expiration=0, rest=None):
+        self.target = target if target is not None else NodeID()  # need not be a real key
+        self.expiration = expiration
+        self.rest = rest if rest is not None else []
+
+    def encode_body(self):
+        return encode_list((encode_bytes(self.target), encode_uint(self.expiration), *self.rest))
+
+    def handle(self, t, from_, from_id, mac):
+        if expired(self.expiration):
+            return errExpired
+        from_ip = _addr_ip(from_)
+        # departure: endpoint-proof-per-ip: the bond counts for the ID and IP that ponged (geth 1.8.22/1.9.0)
+        if not t.tab.db.has_bond(from_id, from_ip):
+            # Without an endpoint proof (a recent pong from this address) we don't
+            # answer: otherwise a spoofed source address would let anyone aim our
+            # much larger neighbors replies at a victim.
+            return errUnknownNode
+        target = crypto.keccak256(self.target)
+        with t.tab.mutex:
+            closest = t.tab.closest(target, bucketSize).entries
+        p = Neighbors([], int(time.time() + expiration))
+        sent = False
+        # Split the reply so that each packet stays below 1280 bytes.
+        for n in closest:
+            if check_relay_ip(from_ip, n.ip) is None:
+                p.nodes.append(node_to_rpc(n))
+            if len(p.nodes) == maxNeighbors:
+                t.send(from_, neighborsPacket, p)
+                p.nodes = []
+                sent = True
+        if p.nodes or not sent:
+            t.send(from_, neighborsPacket, p)
+        return None
+
+    def name(self):
+        return "FINDNODE/v4"
+
+
+class Neighbors(_Packet):
+    __slots__ = ("nodes", "expiration", "rest")
+    ptype = neighborsPacket
+    _nfields = 2
+
+    def __init__(self, nodes=None, expiration=0, rest=None):
+        self.nodes = nodes if nodes is not None else []
+        self.expiration = expiration
+        self.rest = rest if rest is not None else []
+
+    def encode_body(self):
+        return encode_list((encode_list([_enc_rpc_node(n) for n in self.nodes]),
+                            encode_uint(self.expiration), *self.rest))
+
+    def handle(self, t, from_, from_id, mac):
+        if expired(self.expiration):
+            return errExpired
+        if not t.handle_reply(from_id, _addr_ip(from_), neighborsPacket, self):
+            return errUnsolicitedReply
+        return None
+
+    def name(self):
+        return "NEIGHBORS/v4"
+
+
+class EnrRequest(_Packet):
+    """EIP-868's ENRRequest: ``[expiration]`` (geth 1.9's enrRequestV4)."""
+
+    __slots__ = ("expiration", "rest")
+    ptype = enrRequestPacket
+    _nfields = 1
+
+    def __init__(self, expiration=0, rest=None):
+        self.expiration = expiration
+        self.rest = rest if rest is not None else []
+
+    def encode_body(self):
+        return encode_list((encode_uint(self.expiration), *self.rest))
+
+    def handle(self, t, from_, from_id, mac):
+        if expired(self.expiration):
+            return errExpired
+        if not t.tab.db.has_bond(from_id, _addr_ip(from_)):
+            return errUnknownNode  # as findnode: no reply to an unproven address
+        t.send(from_, enrResponsePacket, EnrResponse(mac, t.local_record()))
+        return None
+
+    def name(self):
+        return "ENRREQUEST/v4"
+
+
+class EnrResponse(_Packet):
+    """EIP-868's ENRResponse: ``[request-hash, record]`` (geth 1.9's enrResponseV4)."""
+
+    __slots__ = ("reply_tok", "record", "rest")
+    ptype = enrResponsePacket
+    _nfields = 2
+
+    def __init__(self, reply_tok=b"", record=None, rest=None):
+        self.reply_tok = reply_tok
+        self.record = record  # a verified enr.Record
+        self.rest = rest if rest is not None else []
+
+    def encode_body(self):
+        return encode_list((encode_bytes(self.reply_tok), self.record.encode_rlp(), *self.rest))
+
+    def handle(self, t, from_, from_id, mac):
+        if not t.handle_reply(from_id, _addr_ip(from_), enrResponsePacket, self):
+            return errUnsolicitedReply
+        return None
+
+    def name(self):
+        return "ENRRESPONSE/v4"
+
+
+_packet_types = {pingPacket: Ping, pongPacket: Pong, findnodePacket: Findnode,
+                 neighborsPacket: Neighbors, enrRequestPacket: EnrRequest,
+                 enrResponsePacket: EnrResponse}
+
+
 def expired(ts) -> bool:
+    """Whether the expiration ``ts`` (a uint64 on the wire) is in the past.
+
+    As in Go, which converts it to int64 first: a value of 2**63 or more is
+    negative, hence in the past.
+    """
+    if ts >= 1 << 63:
+        ts -= 1 << 64
     return ts < time.time()
+
+
+def seq_from_tail(tail) -> int:
+    """The record seq that EIP-868 puts first in the tail of ping and pong (0 if none)."""
+    if not tail:
+        return 0
+    try:
+        return rlpcodec.uint(rlpcodec.head(tail[0], 0, len(tail[0])), tail[0], 8)
+    except rlpcodec.DecodeError:
+        return 0

@@ -149,13 +149,18 @@ def test_unreadable_key_file(tmp_path, capsys):
     assert err.startswith("Fatal: -nodekey: ") and err.count("\n") == 1
 
 
-def test_nat_fallback_parser():
-    assert bootnode._parse_nat_fallback("none") is None
-    assert bootnode._parse_nat_fallback("") is None
-    ext = bootnode._parse_nat_fallback("extip:203.0.113.7")
-    assert str(ext.external_ip()) == "203.0.113.7"
-    with pytest.raises(ValueError, match="unknown mechanism"):
-        bootnode._parse_nat_fallback("upnp")
+def test_writeaddress_enr_prints_signed_record(crypto_backend, capsys):
+    """--writeaddress --enr prints the record (EIP-778 text form) signed with the node key."""
+    from p2p import enr
+
+    assert bootnode.main(["--nodekeyhex", KEYHEX, "--writeaddress", "--enr", "--addr", "127.0.0.1:30301"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("enr:")
+    r = enr.parse_text(line)
+    assert r.node_addr() == crypto.keccak256(bytes.fromhex(KEYID))
+    assert r.load(enr.IP).address().compressed == "127.0.0.1"
+    assert r.load(enr.UDP) == 30301 and r.load(enr.TCP) == 30301
+    assert r.seq() == 1
 
 
 # ---------------------------------------------------------------------------
@@ -188,6 +193,20 @@ def test_serve_extip_and_sigint(run_bootnode):
     assert b.first_line() == "enode://%s@203.0.113.7:%d" % (KEYID, port)
     code, _, err = b.stop(signal.SIGINT)
     assert code == 0, err
+
+
+def test_serve_prints_and_logs_record(run_bootnode):
+    """When serving, --enr prints the running node's record after its URL, and it is logged."""
+    from p2p import enr
+
+    b = run_bootnode("--nodekeyhex", KEYHEX, "--addr", "127.0.0.1:0", "--enr")
+    n = parse_node(b.first_line())
+    r = enr.parse_text(b.first_line())
+    assert r.node_addr() == crypto.keccak256(n.id)
+    assert r.load(enr.UDP) == n.udp and r.load(enr.IP).address().compressed == "127.0.0.1"
+    code, _, err = b.stop()
+    assert code == 0, err
+    assert "Node record" in err and enr.text(r) in err
 
 
 def test_serve_answers_ping(run_bootnode):

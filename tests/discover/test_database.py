@@ -27,8 +27,8 @@ def hid(prefix):
 
 NODE_DB_KEY_TESTS = [
     (NodeID(), "version", bytes([0x76, 0x65, 0x72, 0x73, 0x69, 0x6f, 0x6e])),
-    (hid("1d"), ":discover",
-     bytes([0x6e, 0x3a]) + bytes(hid("1d")) + bytes([0x3a, 0x64, 0x69, 0x73, 0x63, 0x6f, 0x76, 0x65, 0x72])),
+    (hid("1d"), ":v4",
+     bytes([0x6e, 0x3a]) + bytes(hid("1d")) + bytes([0x3a, 0x76, 0x34])),
 ]
 
 
@@ -64,17 +64,18 @@ def test_node_db_fetch_store(memdb):
     inst = time.time()
     num = 314
 
-    assert memdb.last_ping_received(node.id) == 0
-    memdb.update_last_ping_received(node.id, inst)
-    assert memdb.last_ping_received(node.id) == int(inst)
+    ip = node.ip
+    assert memdb.last_ping_received(node.id, ip) == 0
+    memdb.update_last_ping_received(node.id, ip, inst)
+    assert memdb.last_ping_received(node.id, ip) == int(inst)
 
-    assert memdb.last_pong_received(node.id) == 0
-    memdb.update_last_pong_received(node.id, inst)
-    assert memdb.last_pong_received(node.id) == int(inst)
+    assert memdb.last_pong_received(node.id, ip) == 0
+    memdb.update_last_pong_received(node.id, ip, inst)
+    assert memdb.last_pong_received(node.id, ip) == int(inst)
 
-    assert memdb.find_fails(node.id) == 0
-    memdb.update_find_fails(node.id, num)
-    assert memdb.find_fails(node.id) == num
+    assert memdb.find_fails(node.id, ip) == 0
+    memdb.update_find_fails(node.id, ip, num)
+    assert memdb.find_fails(node.id, ip) == num
 
     assert memdb.node(node.id) is None
     memdb.update_node(node)
@@ -105,7 +106,7 @@ def test_node_db_seed_query():
     try:
         for node, pong in seeds_in:
             db.update_node(node)
-            db.update_last_pong_received(node.id, pong)
+            db.update_last_pong_received(node.id, node.ip, pong)
         seeds = db.query_seeds(len(seeds_in) * 2, 3600.0, now=now, rand=random.Random(1))
         have = {s.id for s in seeds}
         want = {n.id for n, _ in seeds_in[2:]}
@@ -144,7 +145,7 @@ def test_node_db_expiration(memdb):
     nodes = _expiration_nodes(now)
     for node, pong, _ in nodes:
         memdb.update_node(node)
-        memdb.update_last_pong_received(node.id, pong)
+        memdb.update_last_pong_received(node.id, node.ip, pong)
     memdb.expire_nodes(now=now)
     for i, (node, _, exp) in enumerate(nodes):
         got = memdb.node(node.id)
@@ -159,7 +160,7 @@ def test_node_db_self_expiration():
     try:
         for node, pong, _ in nodes:
             db.update_node(node)
-            db.update_last_pong_received(node.id, pong)
+            db.update_last_pong_received(node.id, node.ip, pong)
         db.expire_nodes(now=now)
         assert db.node(self_id) is None, "self not evacuated"
     finally:
@@ -196,25 +197,27 @@ def test_delete_node_removes_all_fields(memdb):
     b = new_node(hid("02"), "127.0.0.2", 1, 2)
     for n in (a, b):
         memdb.update_node(n)
-        memdb.update_last_ping_received(n.id, 100)
-        memdb.update_last_pong_received(n.id, 200)
-        memdb.update_find_fails(n.id, 3)
+        memdb.update_last_ping_received(n.id, n.ip, 100)
+        memdb.update_last_pong_received(n.id, n.ip, 200)
+        memdb.update_find_fails(n.id, n.ip, 3)
     memdb.delete_node(a.id)
     assert memdb.node(a.id) is None
-    assert memdb.last_ping_received(a.id) == 0
-    assert memdb.last_pong_received(a.id) == 0
-    assert memdb.find_fails(a.id) == 0
+    assert memdb.last_ping_received(a.id, a.ip) == 0
+    assert memdb.last_pong_received(a.id, a.ip) == 0
+    assert memdb.find_fails(a.id, a.ip) == 0
     assert memdb.node(b.id) == b
-    assert memdb.last_pong_received(b.id) == 200
-    assert memdb.find_fails(b.id) == 3
+    assert memdb.last_pong_received(b.id, b.ip) == 200
+    assert memdb.find_fails(b.id, b.ip) == 3
 
 
 def test_has_bond(memdb):
-    id = hid("01")
-    assert not memdb.has_bond(id, now=1000000.0)
-    memdb.update_last_pong_received(id, 1000000.0)
-    assert memdb.has_bond(id, now=1000000.0 + nodeDBNodeExpiration - 1)
-    assert not memdb.has_bond(id, now=1000000.0 + nodeDBNodeExpiration + 1)
+    id, ip = hid("01"), "127.0.0.1"
+    assert not memdb.has_bond(id, ip, now=1000000.0)
+    memdb.update_last_pong_received(id, ip, 1000000.0)
+    assert memdb.has_bond(id, ip, now=1000000.0 + nodeDBNodeExpiration - 1)
+    assert not memdb.has_bond(id, ip, now=1000000.0 + nodeDBNodeExpiration + 1)
+    # The endpoint proof is for one address: the same key at another IP is not bonded.
+    assert not memdb.has_bond(id, "127.0.0.2", now=1000000.0 + 1)
 
 
 def test_node_rlp_layout_ipv4_ipv6_incomplete():
@@ -267,7 +270,7 @@ def test_query_seeds_max_count(memdb):
         id = NodeID(bytes(rng.getrandbits(8) for _ in range(64)))
         ids.append(id)
         memdb.update_node(new_node(id, "127.0.0.1", 1000 + i, 1000 + i))
-        memdb.update_last_pong_received(id, now)
+        memdb.update_last_pong_received(id, "127.0.0.1", now)
     seeds = memdb.query_seeds(10, 60, now=now, rand=rng)
     assert 0 < len(seeds) <= 10
     assert len({s.id for s in seeds}) == len(seeds)
@@ -291,7 +294,6 @@ def test_varint_go_vectors():
     assert put_varint(314) == b"\xf4\x04"
     assert varint(b"") == (0, 0)
     assert varint(b"\x80")[1] == 0
-    assert isinstance(dbmod.nodeDB, type) and dbmod.nodeDB is NodeDB
 
 
 def test_corrupted_database_is_recovered(tmp_path):
@@ -312,3 +314,54 @@ def test_corrupted_database_is_recovered(tmp_path):
         assert db.node(n.id) == n
     finally:
         db.close()
+
+
+def test_node_db_item_keys_per_ip():
+    """geth 1.9's layout: n:<id>:v4:<16-byte ip>:<field>; IPv4 is stored IPv4-mapped."""
+    import ipaddress
+
+    from p2p.discover.database import node_item_key, split_node_item_key, local_item_key
+
+    id = hid("1d")
+    key = node_item_key(id, "127.0.0.1", "lastpong")
+    assert key == b"n:" + bytes(id) + b":v4:" + bytes(10) + b"\xff\xff\x7f\x00\x00\x01" + b":lastpong"
+    assert split_node_item_key(key) == (id, ipaddress.ip_address("127.0.0.1"), "lastpong")
+    key6 = node_item_key(id, "::1", "findfail")
+    assert split_node_item_key(key6) == (id, ipaddress.ip_address("::1"), "findfail")
+    assert split_node_item_key(make_key(id, ":v4")) == (id, None, "")
+    assert local_item_key(id, "seq") == b"local:" + bytes(id) + b":seq"
+
+
+def test_node_db_version_bump_wipes_old_layout(tmp_path):
+    """A database of the 1.8 layout (version 5) is wiped when opened, as geth does on a version change."""
+    path = str(tmp_path / "db")
+    old = new_node_db(path, 5, NodeID())
+    old.lvl.put(b"n:" + bytes(hid("01")) + b":discover:lastpong", put_varint(123))
+    old.close()
+    db = new_node_db(path, nodeDBVersion, NodeID())
+    try:
+        assert nodeDBVersion > 5
+        assert list(db.lvl.iterator(include_value=False)) == [b"version"]
+    finally:
+        db.close()
+
+
+def test_node_db_expiration_per_ip(memdb):
+    """A node stays while a pong from any of its addresses is recent."""
+    now = time.time()
+    n = new_node(hid("01"), "127.0.0.1", 30303, 30303)
+    memdb.update_node(n)
+    memdb.update_last_pong_received(n.id, "127.0.0.1", now - 2 * nodeDBNodeExpiration)
+    memdb.update_last_pong_received(n.id, "127.0.0.2", now - 10)
+    memdb.expire_nodes(now=now)
+    assert memdb.node(n.id) == n
+    memdb.update_last_pong_received(n.id, "127.0.0.2", now - 2 * nodeDBNodeExpiration)
+    memdb.expire_nodes(now=now)
+    assert memdb.node(n.id) is None
+
+
+def test_local_seq(memdb):
+    id = hid("01")
+    assert memdb.local_seq(id) == 0
+    memdb.store_local_seq(id, 7)
+    assert memdb.local_seq(id) == 7

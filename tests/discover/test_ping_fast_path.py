@@ -29,6 +29,10 @@ def _bodies():
             for ver in (0, 4, 128):
                 pkt, _ = udp.encode_packet(key, udp.pingPacket, udp.Ping(ver, ep, ep, exp))
                 out.append(bytes(pkt[udp.headSize + 1:]))
+            # With EIP-868's record seq after the expiration.
+            for seq in (0, 1, 127, 128, 2**64 - 1):
+                pkt, _ = udp.encode_packet(key, udp.pingPacket, udp.Ping(4, ep, ep, exp, [rlpcodec.encode_uint(seq)]))
+                out.append(bytes(pkt[udp.headSize + 1:]))
     return out
 
 

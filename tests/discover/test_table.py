@@ -488,7 +488,7 @@ def test_table_findnode_failures_drop_node():
         for _ in range(tablemod.maxFindnodeFailures):
             assert contains(tab.bucket(n.sha).entries, n.id)
             tab.lookup(bytes(64), False)
-        assert tab.db.find_fails(n.id) == tablemod.maxFindnodeFailures
+        assert tab.db.find_fails(n.id, n.ip) == tablemod.maxFindnodeFailures
         assert not contains(tab.bucket(n.sha).entries, n.id)
     finally:
         tab.close()

@@ -22,7 +22,7 @@ from p2p.discover.udp import (
     pingPacket, pongPacket, findnodePacket, neighborsPacket,
     errExpired, errUnsolicitedReply, errUnknownNode, errTimeout, errClockWarp, errClosed,
     errPacketTooSmall, errBadHash, errPacketTooBig, DecodeError,
-    encode_packet, decode_packet, max_neighbors, node_to_rpc, macSize, headSize,
+    encode_packet, decode_packet, maxNeighbors, node_to_rpc, macSize, headSize,
 )
 
 from .test_table import node_at_distance
@@ -150,6 +150,7 @@ def test_udp_response_timeouts(udp_test):
     rnd = random.Random(1)
     n_reqs = 120
     results = queue.Queue()
+    ip = ipaddress.ip_address("10.0.0.1")
 
     class Tagged:  # an errc that tags what it receives
         def __init__(self, tag):
@@ -159,34 +160,50 @@ def test_udp_response_timeouts(udp_test):
             results.put((self.tag, err))
 
     nil_err, timeout_err = Tagged("n"), Tagged("t")
-    schedule = []  # (due, seq, from, ptype)
-    n_timeouts = 0
-    now = time.monotonic()
-    for i in range(n_reqs):
-        p = Pending(NodeID(i.to_bytes(8, "big") + bytes(56)), rnd.randrange(255), lambda r: True)
-        if p.ptype <= 128:
-            p.errc = timeout_err
-            n_timeouts += 1
-        else:
-            p.errc = nil_err
-            heapq.heappush(schedule, (now + rnd.random() * 0.06, i, p.from_, p.ptype))
-        assert t.udp._post(("addpending", p))
-
+    # As in geth, each reply is scheduled when its request is registered (time.AfterFunc
+    # there), so registrations, replies and timeouts interleave.
+    schedule = []  # heap of (due, seq, from, ptype)
+    cond = threading.Condition()
+    adding_done = [False]
     unmatched = []
     stop = threading.Event()
 
     def replier():  # deliver the replies at their due times
-        while schedule and not stop.is_set():
-            due = schedule[0][0]
-            if stop.wait(max(0.0, due - time.monotonic())):
-                return
-            _, _, frm, ptype = heapq.heappop(schedule)
-            if not t.udp.handle_reply(frm, ptype, None):
+        while not stop.is_set():
+            with cond:
+                if not schedule:
+                    if adding_done[0]:
+                        return
+                    cond.wait(0.5)
+                    continue
+                due = schedule[0][0]
+                wait = due - time.monotonic()
+                if wait > 0:
+                    cond.wait(wait)
+                    continue
+                _, _, frm, ptype = heapq.heappop(schedule)
+            if not t.udp.handle_reply(frm, ip, ptype, None):
                 unmatched.append(frm)
 
     th = threading.Thread(target=replier, name="test.replier")
     th.start()
     try:
+        n_timeouts = 0
+        for i in range(n_reqs):
+            p = Pending(NodeID(i.to_bytes(8, "big") + bytes(56)), ip, rnd.randrange(255), lambda r: (True, True))
+            if p.ptype <= 128:
+                p.errc = timeout_err
+                n_timeouts += 1
+                assert t.udp._post(("addpending", p))
+            else:
+                p.errc = nil_err
+                assert t.udp._post(("addpending", p))
+                with cond:
+                    heapq.heappush(schedule, (time.monotonic() + rnd.random() * 0.06, i, p.from_, p.ptype))
+                    cond.notify()
+        with cond:
+            adding_done[0] = True
+            cond.notify()
         n_timeouts_recv = n_nil = 0
         for _ in range(n_reqs):
             kind, err = results.get(timeout=20)
@@ -224,7 +241,7 @@ def test_udp_findnode(udp_test):
         nodes.push(node_at_distance(t.table.self().sha, i + 2), bucketSize)
     t.table.stuff(nodes.entries)
     # Bond with the remote node: findnode is refused otherwise.
-    t.table.db.update_last_pong_received(pubkey_id(t.remotekey.public_key), time.time())
+    t.table.db.update_last_pong_received(pubkey_id(t.remotekey.public_key), t.remoteaddr[0], time.time())
 
     t.packet_in(None, findnodePacket, Findnode(test_target, future_exp))
     with t.table.mutex:
@@ -236,14 +253,14 @@ def test_udp_findnode(udp_test):
         assert [n.id for n in p.nodes] == [n.id for n in want]
         assert [n.ip for n in p.nodes] == [n.ip for n in want]
 
-    wait_neighbors(expected[:max_neighbors])
-    wait_neighbors(expected[max_neighbors:])
+    wait_neighbors(expected[:maxNeighbors])
+    wait_neighbors(expected[maxNeighbors:])
 
 
 def test_udp_findnode_multi_reply(udp_test):
     t = udp_test
     rid = pubkey_id(t.remotekey.public_key)
-    t.table.db.update_last_ping_received(rid, time.time())
+    t.table.db.update_last_ping_received(rid, t.remoteaddr[0], time.time())
 
     resultc = queue.Queue(1)
     th = threading.Thread(target=lambda: resultc.put(t.udp.findnode(rid, t.remoteaddr, test_target)),
@@ -277,9 +294,17 @@ def test_udp_successful_ping(udp_test):
     added = queue.Queue()
     t.table.node_added_hook = added.put
 
-    # The remote side sends a ping to start the exchange.
-    th = threading.Thread(target=t.packet_in, args=(None, pingPacket, Ping(
-        4, test_remote, test_local_announced, future_exp)), name="test.packetIn")
+    # The remote side sends a ping to start the exchange. Its outcome is collected
+    # and checked here: an assertion inside the thread would only be a warning.
+    outcome = queue.Queue(1)
+
+    def ping_in():
+        try:
+            outcome.put(t.packet_in(None, pingPacket, Ping(4, test_remote, test_local_announced, future_exp)))
+        except BaseException as e:  # noqa: BLE001 - re-raised in the test
+            outcome.put(e)
+
+    th = threading.Thread(target=ping_in, name="test.packetIn")
     th.start()
     try:
         # The ping is answered...
@@ -302,6 +327,7 @@ def test_udp_successful_ping(udp_test):
         assert n.tcp == test_remote.tcp
     finally:
         th.join(5)
+    assert outcome.get(timeout=5) is None  # the ping was handled without error
 
 
 def _vectors():
@@ -369,12 +395,12 @@ def test_encode_decode_roundtrip(crypto_backend):
 
 def test_max_neighbors_fits_packet():
     # geth's computed value for IPv6-sized entries.
-    assert max_neighbors == 12
+    assert maxNeighbors == 12
     key = crypto.generate_key()
     biggest = RpcNode(ipaddress.ip_address("ffff::ffff"), 65535, 65535, NodeID(b"\xff" * 64))
-    packet, _ = encode_packet(key, neighborsPacket, Neighbors([biggest] * max_neighbors, 2 ** 64 - 1))
+    packet, _ = encode_packet(key, neighborsPacket, Neighbors([biggest] * maxNeighbors, 2 ** 64 - 1))
     assert len(packet) < 1280
-    packet, _ = encode_packet(key, neighborsPacket, Neighbors([biggest] * (max_neighbors + 1), 2 ** 64 - 1))
+    packet, _ = encode_packet(key, neighborsPacket, Neighbors([biggest] * (maxNeighbors + 1), 2 ** 64 - 1))
     assert len(packet) >= 1280
 
 
@@ -450,22 +476,24 @@ def test_udp_clock_warp_drops_pending(udp_test):
     t = udp_test
     fake = [1000.0]
     t.udp.clock = lambda: fake[0]
-    warped = t.udp.pending(NodeID(b"\x01" * 64), pongPacket, lambda p: True)
+    ip = ipaddress.ip_address("10.0.0.1")
+    warped = t.udp.pending(NodeID(b"\x01" * 64), ip, pongPacket, lambda p: (True, True))
     # Make sure the loop has the pending registered, then turn the clock back.
-    assert t.udp.handle_reply(NodeID(b"\x02" * 64), pongPacket, None) is False
+    assert t.udp.handle_reply(NodeID(b"\x02" * 64), ip, pongPacket, None) is False
     fake[0] -= 10.0
     # Any loop iteration now sees a deadline too far ahead and drops it.
-    t.udp.pending(NodeID(b"\x03" * 64), pongPacket, lambda p: True)
+    t.udp.pending(NodeID(b"\x03" * 64), ip, pongPacket, lambda p: (True, True))
     assert warped.get(timeout=5) is errClockWarp
 
 
 def test_udp_pending_after_close(udp_test):
     t = udp_test
-    errc = t.udp.pending(NodeID(b"\x01" * 64), pongPacket, lambda p: True)
+    ip = ipaddress.ip_address("10.0.0.1")
+    errc = t.udp.pending(NodeID(b"\x01" * 64), ip, pongPacket, lambda p: (True, True))
     t.table.close()
     assert errc.get(timeout=5) is errClosed
     assert t.udp.ping(NodeID(b"\x01" * 64), ("127.0.0.1", 1)) is errClosed
-    assert t.udp.handle_reply(NodeID(b"\x01" * 64), pongPacket, None) is False
+    assert t.udp.handle_reply(NodeID(b"\x01" * 64), ip, pongPacket, None) is False
 
 
 def test_udp_findnode_needs_bond_then_answers(udp_test):
@@ -473,7 +501,7 @@ def test_udp_findnode_needs_bond_then_answers(udp_test):
     t = udp_test
     rid = pubkey_id(t.remotekey.public_key)
     t.packet_in(errUnknownNode, findnodePacket, Findnode(test_target, future_exp))
-    t.table.db.update_last_pong_received(rid, time.time())
+    t.table.db.update_last_pong_received(rid, t.remoteaddr[0], time.time())
     t.packet_in(None, findnodePacket, Findnode(test_target, future_exp))
     p, _ = t.wait_packet_out(Neighbors)
     assert p.nodes == []  # empty table: one empty reply
@@ -571,18 +599,6 @@ def _sample_packets_by_type():
     for ptype, p in _sample_packets():
         seen.setdefault(ptype, p)
     return seen.items()
-
-
-def test_listen_udp_positional_form():
-    # listen_udp(priv, conn, realaddr, node_db_path, netrestrict)
-    key = crypto.generate_key()
-    tab = udpmod.listen_udp(key, newpipe(), ("7.7.7.7", 30399), "", None)
-    try:
-        assert tab.self().id == pubkey_id(key.public_key)
-        assert str(tab.self().ip) == "7.7.7.7" and tab.self().udp == 30399
-        assert tab.net.our_endpoint == RpcEndpoint(ipaddress.ip_address("7.7.7.7"), 30399, 30399)
-    finally:
-        tab.close()
 
 
 def test_udp_traffic_meters_count_packets_when_enabled(monkeypatch):

@@ -17,7 +17,7 @@ from hypothesis import given, example, strategies as st
 from p2p import crypto
 from p2p.discover import udp as udpmod
 from p2p.discover.node import pubkey_id
-from p2p.discover.udp import (DiscoverError, Findnode, Neighbors, Ping, Pong, RpcEndpoint, RpcNode,
+from p2p.discover.udp import (DiscoverError, EnrRequest, EnrResponse, Findnode, Neighbors, Ping, Pong, RpcEndpoint, RpcNode,
                               decode_packet, encode_packet, headSize, maxPacketSize)
 
 from tests.fuzz import fuzz_settings, mutated, rlp_headers, rlp_values, FUZZ
@@ -44,7 +44,7 @@ def check(buf):
     assert isinstance(res, tuple) and len(res) == 4
     packet, from_id, h, err = res
     if err is None:
-        assert isinstance(packet, (Ping, Pong, Findnode, Neighbors))
+        assert isinstance(packet, (Ping, Pong, Findnode, Neighbors, EnrRequest, EnrResponse))
         assert from_id is not None and len(from_id) == 64
         # Everything the handlers read must be readable too.
         if isinstance(packet, Ping):
@@ -57,13 +57,19 @@ def check(buf):
             assert isinstance(packet.reply_tok, bytes)
         elif isinstance(packet, Findnode):
             assert len(packet.target) == 64
+        elif isinstance(packet, EnrRequest):
+            pass
+        elif isinstance(packet, EnrResponse):
+            assert isinstance(packet.reply_tok, bytes) and packet.record.signed()
+            assert packet.record.node_addr() is not None
         else:
             for n in packet.nodes:
                 assert isinstance(n, RpcNode)
                 ip = n.ip
                 assert ip is None or isinstance(ip, (ipaddress.IPv4Address, ipaddress.IPv6Address))
                 assert len(n.id) == 64
-        assert isinstance(packet.expiration, int) and packet.expiration >= 0
+        if not isinstance(packet, EnrResponse):
+            assert isinstance(packet.expiration, int) and packet.expiration >= 0
         assert packet.name()
     else:
         assert packet is None
@@ -135,7 +141,7 @@ def packets(draw):
         p = Findnode(target=udpmod.NodeID(draw(st.binary(min_size=64, max_size=64))), expiration=exp)
     else:
         nodes = [RpcNode(e.ip, e.udp, e.tcp, udpmod.NodeID(draw(st.binary(min_size=64, max_size=64))))
-                 for e in draw(st.lists(endpoints(), max_size=udpmod.max_neighbors))]
+                 for e in draw(st.lists(endpoints(), max_size=udpmod.maxNeighbors))]
         p = Neighbors(nodes, exp)
     return kind, p
 
@@ -161,3 +167,24 @@ def test_fuzz_decode_packet_resigned_mutated_packets(data):
         data = b"\x02"
     buf = sign_raw(data[0], data[1:])
     check(buf[:maxPacketSize + 1])
+
+
+def _enr_response_body():
+    from p2p import enr
+
+    r = enr.Record()
+    r.set(enr.IP("127.0.0.1"))
+    r.set(enr.UDP(30303))
+    enr.sign_v4(r, KEY)
+    return EnrResponse(b"\x11" * 32, r).encode_body()
+
+
+ENR_RESPONSE_BODY = _enr_response_body()
+
+
+@fuzz_settings(ci_examples=60)
+@given(mutated(ENR_RESPONSE_BODY))
+@example(ENR_RESPONSE_BODY)
+def test_fuzz_decode_enr_response_mutated(body):
+    # EIP-868's ENRResponse carries a whole signed record: mutations reach the ENR decoder.
+    check(sign_raw(udpmod.enrResponsePacket, bytes(body)))
