@@ -9,7 +9,7 @@
   findnode with the ``bucketSize`` of those closest to the target.
   Figures: lookups/s (limit: lookups/s if only the simulated answers cost
   time), ms per lookup, findnode requests and discv4 packets per lookup
-  (one findnode, and neighbors replies of ``max_neighbors`` nodes each), and
+  (one findnode, and neighbors replies of ``maxNeighbors`` nodes each), and
   how many of the network's true ``bucketSize`` closest nodes the lookup found.
 * Memory per table entry: tracemalloc over filling every bucket of a table
   (entries and replacements: the Node objects, their IDs, hashes and IPs and
@@ -31,7 +31,7 @@ import tracemalloc
 from p2p import crypto
 from p2p.discover.node import Node, NodeID, hash_at_distance
 from p2p.discover.table import bucketMinDistance, bucketSize, maxReplacements, nBuckets, new_table
-from p2p.discover.udp import max_neighbors
+from p2p.discover.udp import maxNeighbors
 
 _LOOPBACK = ipaddress.IPv4Address("127.0.0.1")
 _from_bytes = int.from_bytes
@@ -113,7 +113,7 @@ class SimTransport:
         dt = time.perf_counter() - t0
         with self.lock:
             self.findnodes += 1
-            self.neighbors_packets += max(1, -(-len(res) // max_neighbors))
+            self.neighbors_packets += max(1, -(-len(res) // maxNeighbors))
             self.busy += dt
         return res, None
 

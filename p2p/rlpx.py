@@ -560,6 +560,7 @@ def read_protocol_handshake(rw, our):
     return hs
 
 
+# departure: forgiving-disconnect: a bare-integer reason is read too; garbage gives DiscRequested
 def decode_disc_reason(payload) -> DiscReason:
     """The reason in a disconnect payload, tolerating the forms clients send.
 

@@ -15,7 +15,7 @@ Threads (goroutines in geth):
 Decoding is the hot path: the RLP body is read by :mod:`p2p.rlpcodec` (the one
 fast, strict codec, shared with RLPx) straight into the packet objects.
 
-Beyond geth 1.8.16 (each marked ``departure:`` and listed in docs/DEPARTURES.md),
+Beyond geth 1.8.16 (each place marked with a departure comment, listed in docs/DEPARTURES.md),
 the node defends itself as geth's conformance suite expects of a node today:
 reply matchers say whether a reply is theirs (geth 1.8.22), the endpoint proof
 is per node ID and IP, the node has a signed record (EIP-778) whose seq rides in

@@ -70,10 +70,13 @@ def test_network_bootstrap_30_nodes():
         # must be there.
         assert min(sizes) >= (N_NODES - 1) // 2, sizes
         assert sum(sizes) / len(sizes) >= 0.75 * (N_NODES - 1), sizes
-        # Lookups through the network find other nodes. UDP may drop packets and
+        # Lookups through the network find other nodes. A lookup can only find the
+        # target once other tables hold it, so first wait (on the tables' add hook,
+        # bounded) until half the other nodes know it. UDP may drop packets and
         # replies may miss the 500 ms deadline when the machine is busy, so a few
         # searchers get a few tries each.
         target = tabs[-1].self()
+        _wait_known_by(nodes, target.id, (N_NODES - 1) // 2, timeout=60)
         found = None
         for searcher in tabs[:3]:
             for _ in range(3):
@@ -89,6 +92,49 @@ def test_network_bootstrap_30_nodes():
         _close_all([boot] + tabs)
     names = {th.name for th in threading.enumerate()}
     assert not any(n.startswith("discover.") for n in names), names
+
+
+def _known_by(nodes, id):
+    count = 0
+    for t in nodes:
+        if t.self().id == id:
+            continue
+        with t.mutex:
+            count += any(n.id == id for b in t.buckets for n in b.entries)
+    return count
+
+
+def _wait_known_by(nodes, id, want, timeout):
+    """Wait until ``want`` tables other than its own hold node ``id``.
+
+    Each table's add hook bumps a generation counter under a Condition; the tables
+    are counted outside that Condition (a hook runs under its table's mutex).
+    """
+    cond = threading.Condition()
+    gen = [0]
+
+    def hook(n):
+        with cond:
+            gen[0] += 1
+            cond.notify_all()
+
+    for t in nodes:
+        t.node_added_hook = hook
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            with cond:
+                seen = gen[0]
+            have = _known_by(nodes, id)
+            if have >= want:
+                return
+            left = deadline - time.monotonic()
+            assert left > 0, "only %d tables hold the target after %s s" % (have, timeout)
+            with cond:
+                cond.wait_for(lambda: gen[0] != seen, timeout=min(left, 5.0))
+    finally:
+        for t in nodes:
+            t.node_added_hook = None
 
 
 def _ping_and_wait_pong(sock, key, node_addr, timeout=5.0):

@@ -4,6 +4,7 @@ import ipaddress
 import queue
 import random
 import threading
+import time
 
 import pytest
 from hypothesis import given, settings, strategies as st, HealthCheck
@@ -516,6 +517,59 @@ def test_table_copy_live_nodes():
         assert tab.db.node(n.id) is None  # too young
         tab.copy_live_nodes(now=n.added_at + tablemod.seedMinTableTime)
         assert tab.db.node(n.id).id == n.id
+    finally:
+        tab.close()
+
+
+def test_restarted_node_seeds_from_nodes_it_knew(tmp_path):
+    """A node seen again (bumped in its bucket by a lookup or a revalidation) keeps its
+    entry and its added_at, so it is written to the database after seedMinTableTime and
+    a restarted table seeds from it. geth 1.8.16 put the new Node object, with no
+    added time, in the bucket; geth 1.9.0 keeps the entry."""
+    path = str(tmp_path / "nodes")
+    self_id = NodeID(newkey().public_key.raw)
+    tab = new_table(PingRecorder(), self_id, None, path, None)
+    known = [new_node(NodeID(newkey().public_key.raw), "10.4.%d.1" % i, 30303, 30303) for i in range(5)]
+    try:
+        assert tab.init_done.wait(5)
+        for n in known:
+            tab.add(n)
+        added = {n.id: n.added_at for n in known}
+        # Each node is seen again as a fresh Node object, as a lookup produces them.
+        for n in known:
+            tab.add(new_node(n.id, n.ip, n.udp, n.tcp))
+        with tab.mutex:
+            entries = {e.id: e for b in tab.buckets for e in b.entries}
+        assert all(entries[id].added_at == t for id, t in added.items())
+        for n in known:
+            tab.db.update_last_pong_received(n.id, n.ip, time.time())
+        tab.copy_live_nodes(now=max(added.values()) + tablemod.seedMinTableTime)
+    finally:
+        tab.close()
+    tab = new_table(PingRecorder(), self_id, None, path, None)
+    try:
+        assert tab.init_done.wait(5)
+        with tab.mutex:
+            seeded = {e.id for b in tab.buckets for e in b.entries}
+        assert seeded == {n.id for n in known}
+    finally:
+        tab.close()
+
+
+def test_replacement_gets_added_time():
+    """A replacement that takes a dead node's place enters with its own added time."""
+    transport = PingRecorder()
+    tab = _new_table(transport)
+    try:
+        assert tab.init_done.wait(5)
+        last = fill_bucket(tab, node_at_distance(tab.self().sha, 200))
+        b = tab.bucket(last.sha)
+        r = node_at_distance(tab.self().sha, 200)
+        tab.add_replacement(b, r)
+        assert r.added_at is None
+        with tab.mutex:
+            assert tab.replace(b, last) is r
+        assert r.added_at is not None
     finally:
         tab.close()
 
