@@ -149,7 +149,7 @@ def bench_lookups(report, n, lookups, seed=1):
             cpu += time.process_time() - c0
             want = {net.ids[j] for j in net.true_closest(_from_bytes(crypto.keccak256(t), "big"))}
             found += sum(1 for r in res if r.id in want)
-        table_entries = len(tab)
+        table_entries = tab.len()
     finally:
         tab.close()
     g = "table"

@@ -488,8 +488,11 @@ class udp:
         def match(p):
             # Only a pong that carries the hash of this ping answers it.
             matched = p.reply_tok == hash_
-            if matched and callback is not None:
-                callback()
+            if matched:
+                # EIP-868: note the seq of the peer's record before the ping returns.
+                self.tab.update_seq(toid, seq_from_tail(p.rest))
+                if callback is not None:
+                    callback()
             return matched, matched
 
         errc = self.pending(toid, _addr_ip(toaddr), pongPacket, match, on_done)
@@ -1084,7 +1087,6 @@ class Pong(_Packet):
         if not t.handle_reply(from_id, from_ip, pongPacket, self):
             return errUnsolicitedReply
         t.tab.db.update_last_pong_received(from_id, from_ip, time.time())
-        t.tab.update_seq(from_id, seq_from_tail(self.rest))  # EIP-868: a newer record to fetch
         return None
 
     def name(self):
