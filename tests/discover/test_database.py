@@ -10,9 +10,8 @@ import pytest
 import rlp
 from hypothesis import given, settings, strategies as st
 
-from p2p.discover import database as dbmod
 from p2p.discover.database import (
-    NodeDB, decode_node, encode_node, make_key, new_node_db, nodeDBNodeExpiration,
+    decode_node, encode_node, make_key, new_node_db, nodeDBNodeExpiration,
     nodeDBVersion, put_varint, split_key, varint,
 )
 from p2p.discover.node import NodeID, must_hex_id, new_node

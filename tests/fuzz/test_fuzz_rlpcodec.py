@@ -98,13 +98,13 @@ def _ref_endpoint(v):
 
 
 def _ref_ping(data):
-    """A discv4 ping body: [version, from, to, expiration, ...rest]."""
+    """A discv4 ping body: [version, from, to, expiration, ...rest] (rest as raw items)."""
     el = _pyrlp_elements(data)
     if el is ERR or len(el) < 4:
         return ERR
     v = [_pyrlp_strict(e) for e in el[:4]]
     out = (_ref_uint(v[0], 8), _ref_endpoint(v[1]), _ref_endpoint(v[2]), _ref_uint(v[3], 8))
-    return ERR if ERR in out else out
+    return ERR if ERR in out else out + (list(el[4:]),)
 
 
 def _first_item(fn):
@@ -118,7 +118,8 @@ def _ping_general(data):
     it = rlpcodec.head(data, 0, len(data))
     f = rlpcodec.fields(it, data, 4, True)
     return (rlpcodec.uint(f[0], data, 8), rlpcodec.endpoint(f[1], data),
-            rlpcodec.endpoint(f[2], data), rlpcodec.uint(f[3], data, 8))
+            rlpcodec.endpoint(f[2], data), rlpcodec.uint(f[3], data, 8),
+            [rlpcodec.raw(x, data) for x in f[4:]])
 
 
 def _ping_body():
@@ -128,6 +129,9 @@ def _ping_body():
 
 
 PING = _ping_body()
+SEQ_PING = udpmod.Ping(4, udpmod.RpcEndpoint(udpmod._addr_ip(("127.0.0.1", 0)), 30303, 30303),
+                       udpmod.RpcEndpoint(udpmod._addr_ip(("127.0.0.1", 0)), 1, 0), int(time.time()) + 20,
+                       [rlpcodec.encode_uint(7)]).encode_body()
 SHORT_PING = udpmod.Ping(4, udpmod.RpcEndpoint(None, 0, 0), udpmod.RpcEndpoint(None, 127, 128), 1).encode_body()
 
 arbitrary = st.one_of(
@@ -135,7 +139,7 @@ arbitrary = st.one_of(
     st.tuples(rlp_headers(), st.binary(max_size=80)).map(lambda t: t[0] + t[1]),
     rlp_values.map(rlp.encode).flatmap(mutated),
 )
-pings = st.one_of(st.sampled_from((PING, SHORT_PING)).flatmap(mutated), arbitrary)
+pings = st.one_of(st.sampled_from((PING, SEQ_PING, SHORT_PING)).flatmap(mutated), arbitrary)
 
 
 # ---------------------------------------------------------------------------
@@ -252,10 +256,12 @@ def test_ping_matches_pyrlp(data):
     if fast is not None:
         assert fast == want
         if fast is not ERR:
-            assert len(_pyrlp_elements(data)) == 4  # the fast path takes only pings without a rest
+            # The fast path takes only pings without a rest or with one integer (EIP-868's seq).
+            assert len(_pyrlp_elements(data)) in (4, 5)
 
 
 def test_ping_fast_path_is_taken():
     assert rlpcodec.ping_fast(PING, 0, len(PING)) == _ping_general(PING)
+    assert rlpcodec.ping_fast(SEQ_PING, 0, len(SEQ_PING)) == _ping_general(SEQ_PING)
     # A one-byte expiration is not the usual shape: the general path reads it.
     assert rlpcodec.ping_fast(SHORT_PING, 0, len(SHORT_PING)) is None
