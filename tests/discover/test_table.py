@@ -544,6 +544,7 @@ def test_restarted_node_seeds_from_nodes_it_knew(tmp_path):
         for n in known:
             tab.db.update_last_pong_received(n.id, n.ip, time.time())
         tab.copy_live_nodes(now=max(added.values()) + tablemod.seedMinTableTime)
+        assert all(tab.db.node(n.id) is not None for n in known)
     finally:
         tab.close()
     tab = new_table(PingRecorder(), self_id, None, path, None)
@@ -551,7 +552,9 @@ def test_restarted_node_seeds_from_nodes_it_knew(tmp_path):
         assert tab.init_done.wait(5)
         with tab.mutex:
             seeded = {e.id for b in tab.buckets for e in b.entries}
-        assert seeded == {n.id for n in known}
+        # query_seeds seeks at random positions (as geth does), so in a database this
+        # small it may miss a node; whatever it finds comes from the nodes we knew.
+        assert seeded and seeded <= {n.id for n in known}
     finally:
         tab.close()
 
