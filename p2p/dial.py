@@ -26,6 +26,7 @@ import enum
 import heapq
 import os
 import socket
+import threading
 import time
 import typing
 
@@ -112,6 +113,9 @@ class TCPDialer(NodeDialer):
     def __init__(self, timeout: float | None = None, deadline: float | None = None):
         self.timeout = timeout
         self.deadline = deadline
+        self._lock = threading.Lock()
+        self._connecting: set = set()  # sockets inside connect(), for close()
+        self._closed = False
 
     def dial(self, dest: Node) -> socket.socket:
         timeout = self.timeout
@@ -122,9 +126,39 @@ class TCPDialer(NodeDialer):
             timeout = remaining if timeout is None else min(timeout, remaining)
         if dest.ip is None:
             raise OSError("dial tcp %s: missing address" % addr_str((dest.ip, dest.tcp)))
-        sock = socket.create_connection((_ip_str(dest.ip), dest.tcp), timeout=timeout)
+        fam = socket.AF_INET6 if dest.ip.version == 6 else socket.AF_INET
+        sock = socket.socket(fam, socket.SOCK_STREAM)
+        with self._lock:
+            if self._closed:
+                sock.close()
+                raise OSError("dial tcp %s: dialer closed" % addr_str((dest.ip, dest.tcp)))
+            self._connecting.add(sock)
+        try:
+            sock.settimeout(timeout)
+            sock.connect((_ip_str(dest.ip), dest.tcp))
+        except BaseException:
+            sock.close()
+            raise
+        finally:
+            with self._lock:
+                self._connecting.discard(sock)
         sock.settimeout(None)
         return sock
+
+    def close(self) -> None:
+        """Abort the connects in progress (they fail at once) and refuse new ones.
+
+        Python-only: a blocked connect() cannot be interrupted otherwise; the server
+        calls this on stop for the dialer it made (geth 1.9 cancels a dial context).
+        """
+        with self._lock:
+            self._closed = True
+            connecting = list(self._connecting)
+        for sock in connecting:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 class DiscoverTable(typing.Protocol):
@@ -389,12 +423,20 @@ class DialTask(Task):
         """
         try:
             fd = srv.dialer.dial(dest)
-        except Exception as err:  # any dialer failure is a dial error, as in geth
+        except OSError as err:  # refused, unreachable, timed out: a dial error, as in geth
             return DialError(err)
+        except Exception as err:  # a bug in the dialer: reported, and this dial fails
+            log.error("Dialer failed", task=self, err=err, exc_info=err)
+            return err
         mfd = new_metered_conn(fd, False)
         try:
             return srv.setup_conn(mfd, self.flags, dest)
-        except Exception as err:  # setup_conn may raise instead of returning its error
+        except Exception as err:  # setup_conn returns its errors: raising is a bug
+            log.error("Setting up dialed connection failed", task=self, err=err, exc_info=err)
+            try:
+                mfd.close()
+            except Exception:  # noqa: S110 - whatever it is, the error above is the one to return
+                pass
             return err
 
     def __str__(self):

@@ -83,14 +83,14 @@ class Logger:
     def is_enabled_for(self, level: int) -> bool:
         return self._logger.isEnabledFor(level)
 
-    def _log(self, level, msg, ctx):
+    def _log(self, level, msg, ctx, exc_info=None):
         if self._logger.isEnabledFor(level):
             if self._ctx:
                 full = dict(self._ctx)
                 full.update(ctx)
             else:
                 full = ctx
-            self._logger.log(level, _Record(msg, full), stacklevel=3)
+            self._logger.log(level, _Record(msg, full), stacklevel=3, exc_info=exc_info)
 
     def trace(self, msg, /, **ctx):
         self._log(TRACE, msg, ctx)
@@ -106,8 +106,9 @@ class Logger:
 
     warning = warn
 
-    def error(self, msg, /, **ctx):
-        self._log(logging.ERROR, msg, ctx)
+    def error(self, msg, /, exc_info=None, **ctx):
+        """``exc_info`` (an exception) adds its traceback: the way to report a bug."""
+        self._log(logging.ERROR, msg, ctx, exc_info)
 
     def crit(self, msg, /, **ctx):
         self._log(logging.CRITICAL, msg, ctx)

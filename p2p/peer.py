@@ -42,8 +42,10 @@ from p2p.peer_error import (
     DiscReasonError,
     ErrProtocolReturned,
     PeerError,
+    decode_disc_reason,
     disc_reason_for_error,
     errInvalidMsgCode,
+    is_conn_error,
     new_peer_error,
 )
 from p2p.protocol import Cap, Protocol
@@ -229,6 +231,53 @@ class _TestConn:
         pass
 
 
+def new_test_peer(id, name: str, caps) -> "Peer":
+    """geth's exported NewPeer: a peer for tests, with no connection, never run.
+
+    (Python has one namespace for geth's NewPeer and newPeer; ``new_peer`` is
+    the server's constructor.)  Disconnect on it does nothing.
+    """
+    peer = new_peer(_TestConn(id, name, caps), None)
+    peer._closed.close()  # disconnect must not block / queue anything
+    return peer
+
+
+def new_peer(conn, protocols) -> "Peer":
+    """The peer for an established server connection (geth's newPeer)."""
+    protomap = match_protocols(protocols or [], conn.caps, conn)
+    return Peer(conn, protomap)
+
+
+def count_matching_protocols(protocols, caps) -> int:
+    n = 0
+    for cap in caps:
+        for proto in protocols:
+            if proto.name == cap.name and proto.version == cap.version:
+                n += 1
+    return n
+
+
+def match_protocols(protocols, caps, rw) -> Dict[str, "ProtoRW"]:
+    """Pair our protocols with the remote caps; each gets a code range after the base protocol.
+
+    Caps are taken in name/version order, so for a name shared at several
+    versions the highest common version wins (replacing the earlier match).
+    """
+    offset = baseProtocolLength
+    result: Dict[str, ProtoRW] = {}
+    for cap in sorted(caps):
+        for proto in protocols:
+            if proto.name == cap.name and proto.version == cap.version:
+                # A newer version of a name matched before replaces it: give back its codes.
+                old = result.get(cap.name)
+                if old is not None:
+                    offset -= old.length
+                result[cap.name] = ProtoRW(proto, offset, rw)
+                offset += proto.length
+                break
+    return result
+
+
 class Peer:
     """A connected remote node."""
 
@@ -240,7 +289,7 @@ class Peer:
         self._mailbox: "queue.Queue" = queue.Queue()  # writeErr, readErr, protoErr, disc
         self._threads: List[threading.Thread] = []
         self.log = _log.new(id=conn.id, conn=conn.flags)
-        # events receives message send / receive events if set (the server's peer feed)
+        # The server's peer feed when message events are on: each message in or out is posted there.
         self.events = None
         self.ping_interval = pingInterval
         # Pongs owed to the remote, sent by at most one thread at a time. (geth
@@ -289,11 +338,11 @@ class Peer:
         self._spawn(self._read_loop, "p2p.Peer.readLoop")
         self._spawn(self._ping_loop, "p2p.Peer.pingLoop")
 
-        # Start all protocol handlers.
+        # The first write token, then one thread per sub-protocol.
         write_start.put()
         self.start_protocols(write_start)
 
-        # Wait for an error or disconnect.
+        # Until a loop reports an error or someone asks to disconnect.
         mailbox = self._mailbox
         while True:
             kind, value = mailbox.get()
@@ -354,6 +403,8 @@ class Peer:
                 msg.received_at = time.time()
                 handle(msg)
             except Exception as e:
+                if not is_conn_error(e):
+                    self.log.error("Peer read loop failed", err=e, exc_info=e)
                 self._mailbox.put(("readErr", e))
                 return
 
@@ -388,12 +439,12 @@ class Peer:
         elif code == discMsg:
             # The last message: the connection closes after it, so a
             # malformed reason is read as DiscRequested (0), like geth.
-            raise DiscReasonError(_decode_disc_reason(msg))
+            raise DiscReasonError(decode_disc_reason(msg.payload.read()))
         elif code < baseProtocolLength:
-            # ignore other base protocol messages
+            # base protocol codes we have no use for are skipped
             msg.discard()
         else:
-            # a sub-protocol message
+            # the code belongs to one of the running sub-protocols
             try:
                 proto = self.get_proto(code)
             except PeerError:
@@ -452,66 +503,6 @@ class Peer:
                 proto_info = metadata if metadata is not None else "handshake"
             info.protocols[proto.name] = proto_info
         return info
-
-
-def _decode_disc_reason(msg: Msg) -> int:
-    try:
-        item = rlp.decode(msg.payload.read(), strict=False)
-    except Exception:
-        return 0
-    if isinstance(item, list):
-        item = item[0] if item else b""
-    if not isinstance(item, bytes):
-        return 0
-    return int.from_bytes(item, "big")
-
-
-def new_test_peer(id, name: str, caps) -> Peer:
-    """geth's exported NewPeer: a peer for tests, with no connection, never run.
-
-    (Python has one namespace for geth's NewPeer and newPeer; ``new_peer`` is
-    the server's constructor.)  Disconnect on it does nothing.
-    """
-    peer = new_peer(_TestConn(id, name, caps), None)
-    peer._closed.close()  # disconnect must not block / queue anything
-    return peer
-
-
-def new_peer(conn, protocols) -> Peer:
-    """The peer for an established server connection (geth's newPeer)."""
-    protomap = match_protocols(protocols or [], conn.caps, conn)
-    return Peer(conn, protomap)
-
-
-def count_matching_protocols(protocols, caps) -> int:
-    n = 0
-    for cap in caps:
-        for proto in protocols:
-            if proto.name == cap.name and proto.version == cap.version:
-                n += 1
-    return n
-
-
-def match_protocols(protocols, caps, rw) -> Dict[str, "ProtoRW"]:
-    """Pair our protocols with the remote caps; each gets a code range after the base protocol.
-
-    Caps are taken in name/version order, so for a name shared at several
-    versions the highest common version wins (replacing the earlier match).
-    """
-    offset = baseProtocolLength
-    result: Dict[str, ProtoRW] = {}
-    for cap in sorted(caps):
-        for proto in protocols:
-            if proto.name == cap.name and proto.version == cap.version:
-                # If an old protocol version matched, revert it
-                old = result.get(cap.name)
-                if old is not None:
-                    offset -= old.length
-                # Assign the new match
-                result[cap.name] = ProtoRW(proto, offset, rw)
-                offset += proto.length
-                break
-    return result
 
 
 class ProtoRW(MsgReadWriter):

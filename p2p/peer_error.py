@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import enum
 
+from p2p import rlpcodec
+
 # Peer error codes.
 errInvalidMsgCode = 0
 errInvalidMsg = 1
@@ -56,11 +58,6 @@ class ErrProtocolReturned(Exception):
 
     def __init__(self, msg: str = "protocol returned"):
         super().__init__(msg)
-
-
-# geth's errProtocolReturned is an error value; here it is the exception class.
-errProtocolReturned = ErrProtocolReturned
-err_protocol_returned = ErrProtocolReturned
 
 
 class DiscReason(enum.IntEnum):
@@ -123,7 +120,8 @@ _disc_reason_to_string = {
     0x10: "subprotocol error",
 }
 
-# Go names of the reasons, at module level.
+# geth's names of the reasons, at module level, where geth has them (the enum
+# members carry the same names, for DiscReason(n).name).
 DiscRequested = DiscReason.DiscRequested
 DiscNetworkError = DiscReason.DiscNetworkError
 DiscProtocolError = DiscReason.DiscProtocolError
@@ -174,3 +172,37 @@ def disc_reason_for_error(err) -> DiscReason:
         return DiscSubprotocolError
     return DiscSubprotocolError
 
+
+
+def decode_disc_reason(payload) -> DiscReason:
+    """The reason in a disconnect message's payload: the one decoder of it (peer and rlpx).
+
+    geth decodes ``[reason]`` and keeps the zero value, DiscRequested, for what it
+    cannot decode (garbage, an empty or nested list, more than a uint64); list
+    elements after the reason are ignored, as geth ignores them.
+    """
+    try:
+        it = rlpcodec.head(payload, 0, len(payload))
+        # departure: disc-reason-bare-int: a bare integer, not in a list, is read too
+        # (some clients send it); geth reads DiscRequested
+        if it[0] == rlpcodec.LIST:
+            if it[2] == it[3]:
+                return DiscRequested
+            it = rlpcodec.head(payload, it[2], it[3])
+        return DiscReason(rlpcodec.uint(it, payload, 8))
+    except ValueError:  # rlpcodec.DecodeError, or a reason out of range
+        return DiscRequested
+
+
+def is_conn_error(err) -> bool:
+    """Whether ``err`` is what a lost or misbehaving remote causes, not a bug of ours.
+
+    Python-only: geth returns both kinds as errors and logs them alike; here the
+    expected ones (network, framing, encryption and protocol errors) are logged
+    quietly and anything else at error level with its traceback.
+    """
+    if isinstance(err, (OSError, EOFError, PeerError, DiscReasonError, ErrProtocolReturned)):
+        return True
+    from p2p import rlpx  # late: rlpx imports the modules that import this one
+
+    return isinstance(err, rlpx.RLPxError)

@@ -50,7 +50,7 @@ from p2p.log import TRACE, get_logger
 from p2p.message import Msg, MsgReadWriter, send, send_items
 from p2p.netutil import addr_str
 from p2p.peer import ProtoHandshake, baseProtocolMaxMsgSize, discMsg, handshakeMsg, snappyProtocolVersion
-from p2p.peer_error import DiscInvalidIdentity, DiscNetworkError, DiscReason, DiscReasonError, DiscRequested
+from p2p.peer_error import DiscInvalidIdentity, DiscNetworkError, DiscReason, DiscReasonError, decode_disc_reason
 from p2p.rlpcodec import encode_bytes, encode_list, encode_uint
 
 log = get_logger("p2p.rlpx")
@@ -558,25 +558,6 @@ def read_protocol_handshake(rw, our):
     if not any(hs.id):
         raise DiscReasonError(DiscInvalidIdentity)
     return hs
-
-
-# departure: forgiving-disconnect: a bare-integer reason is read too; garbage gives DiscRequested
-def decode_disc_reason(payload) -> DiscReason:
-    """The reason in a disconnect payload, tolerating the forms clients send.
-
-    ``[reason]`` is the standard; a bare integer (some clients) is accepted
-    too. An empty list, an empty payload or garbage gives DiscRequested, the
-    zero value geth ends up with when decoding fails.
-    """
-    try:
-        it = rlpcodec.head(payload, 0, len(payload))
-        if it[0] == rlpcodec.LIST:
-            if it[2] == it[3]:
-                return DiscRequested
-            it = rlpcodec.head(payload, it[2], it[3])
-        return DiscReason(rlpcodec.uint(it, payload, 8))
-    except ValueError:  # rlpcodec.DecodeError, or a reason out of range
-        return DiscRequested
 
 
 # ---------------------------------------------------------------------------

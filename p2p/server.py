@@ -24,20 +24,23 @@ from p2p.discover.node import Node, new_node, pubkey_id
 from p2p.event import Feed
 from p2p.log import get_logger
 from p2p.metrics import new_metered_conn
-from p2p.netutil import addr_str
+from p2p.netutil import addr_str, is_temporary_error
 from p2p.peer import (
     PeerEvent,
     PeerEventTypeAdd,
     PeerEventTypeDrop,
     ProtoHandshake,
     baseProtocolVersion,
+    Peer,
     count_matching_protocols,
     new_peer,
 )
+from p2p.peer_error import is_conn_error
 
 defaultDialTimeout = 15.0
 
-# Connectivity defaults.
+# At most this many dials at once, and (unless configured) this many inbound
+# handshakes at once; one peer slot in defaultDialRatio may be dialed.
 maxActiveDialTasks = 16
 defaultMaxPendingPeers = 50
 defaultDialRatio = 3
@@ -56,13 +59,18 @@ class ServerStoppedError(Exception):
 
 errServerStopped = ServerStoppedError("server stopped")
 
-# The connection flags live in dial.py (the dialer creates them); re-exported
-# here because geth declares them in server.go.
+# The connection flags live in dial.py (the dialer creates them); geth declares
+# them in server.go, so they are named here too, under geth's names.
 ConnFlag = _dial.ConnFlag
-DYN_DIALED_CONN = dynDialedConn = ConnFlag.dynDialedConn
-STATIC_DIALED_CONN = staticDialedConn = ConnFlag.staticDialedConn
-INBOUND_CONN = inboundConn = ConnFlag.inboundConn
-TRUSTED_CONN = trustedConn = ConnFlag.trustedConn
+dynDialedConn = ConnFlag.dynDialedConn
+staticDialedConn = ConnFlag.staticDialedConn
+inboundConn = ConnFlag.inboundConn
+trustedConn = ConnFlag.trustedConn
+
+# Back-off between retries of a temporary accept error (seconds): doubled on each
+# failure in a row, up to the maximum.
+_acceptRetryMin = 0.005
+_acceptRetryMax = 1.0
 
 
 @dataclass
@@ -147,6 +155,71 @@ def _family_for(host: str):
     return (socket.AF_INET6 if ip.version == 6 else socket.AF_INET), str(ip)
 
 
+@dataclass
+class peerDrop:  # noqa: N801 - geth's name
+    peer: Any
+    err: Any
+    requested: bool  # the remote side asked for the disconnect
+
+
+class _Quit:
+    """``srv.quit``: an Event (set, is_set, wait, clear) whose condition also carries
+    the answers run gives to callers waiting in a :class:`_Reply`, so that such a
+    wait ends when the server quits (Go: ``select { case <-c.cont: case <-srv.quit: }``).
+    """
+
+    __slots__ = ("cond", "_flag")
+
+    def __init__(self):
+        self.cond = threading.Condition(threading.Lock())
+        self._flag = False
+
+    def is_set(self) -> bool:
+        return self._flag
+
+    def set(self) -> None:
+        with self.cond:
+            self._flag = True
+            self.cond.notify_all()
+
+    def clear(self) -> None:
+        with self.cond:
+            self._flag = False
+
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        with self.cond:
+            return self.cond.wait_for(lambda: self._flag, timeout)
+
+
+class _Reply:
+    """One answer from run (Go's unbuffered ``conn.cont`` and ``peerOpDone`` channels).
+
+    ``get`` returns the answer, or errServerStopped once quit is set first.
+    """
+
+    __slots__ = ("_quit", "_set", "_value")
+
+    def __init__(self, quit: Optional[_Quit] = None):
+        self._quit = quit if quit is not None else _Quit()
+        self._set = False
+        self._value = None
+
+    def put(self, value) -> None:
+        with self._quit.cond:
+            self._value = value
+            self._set = True
+            self._quit.cond.notify_all()
+
+    def get(self, timeout: Optional[float] = None):
+        q = self._quit
+        with q.cond:
+            q.cond.wait_for(lambda: self._set or q._flag, timeout)
+            if self._set:
+                self._set = False
+                return self._value
+        return errServerStopped
+
+
 class conn:  # noqa: N801 - geth's name
     """A network connection plus what the two handshakes learn about it.
 
@@ -160,7 +233,7 @@ class conn:  # noqa: N801 - geth's name
         self.transport = transport
         self.flags = ConnFlag(flags)
         # The run loop answers each checkpoint here (error or None).
-        self.cont = cont if cont is not None else queue.Queue(maxsize=1)
+        self.cont = cont if cont is not None else _Reply()
         self.id = id  # known after the encryption handshake
         self.caps = caps or []  # known after the protocol handshake
         self.name = name  # known after the protocol handshake
@@ -231,13 +304,6 @@ def _default_new_transport(fd):
     return rlpx.new_rlpx(fd)
 
 
-@dataclass
-class peerDrop:  # noqa: N801 - geth's name
-    peer: Any
-    err: Any
-    requested: bool  # the remote side asked for the disconnect
-
-
 class SharedUDPConn:
     """The UDP socket as discovery v5 sees it when v4 runs on it too (geth's sharedUDPConn).
 
@@ -306,7 +372,7 @@ class Server:
         self.our_handshake = None
         self.last_lookup = None  # monotonic time of the last discovery lookup (dial.py)
 
-        self.quit = threading.Event()
+        self.quit = _Quit()
         self._mailbox: "queue.Queue" = queue.Queue()
         # Set when run no longer takes messages; guarded by _post_lock so a
         # message is either taken by run or refused to its sender.
@@ -322,6 +388,7 @@ class Server:
         self._aux_threads = set()  # dial tasks, inbound setups, peers
         self._pending_fds = set()  # connections inside the handshakes
         self._slots = None  # listen_loop's handshake slots (a queue of tokens)
+        self._own_dialer = None  # the TCPDialer start() made (stop() aborts its connects)
 
     def __getattr__(self, name):
         # Only called for attributes Server does not have: the embedded Config.
@@ -356,24 +423,26 @@ class Server:
 
     # -- public API -------------------------------------------------------
 
-    def peers(self):
-        """All connected peers."""
-        ps = []
-        done = queue.Queue(maxsize=1)
+    def peers(self) -> List[Peer]:
+        """All connected peers (none once the server is stopping)."""
+        ps: List[Peer] = []
+        done = _Reply(self.quit)
         if self._post("peerOp", (lambda peers: ps.extend(peers.values()), done)):
-            done.get()
+            if done.get() is errServerStopped:
+                return []
         return ps
 
     def peer_count(self) -> int:
         """The number of connected peers."""
         count = [0]
-        done = queue.Queue(maxsize=1)
+        done = _Reply(self.quit)
 
         def op(peers):
             count[0] = len(peers)
 
         if self._post("peerOp", (op, done)):
-            done.get()
+            if done.get() is errServerStopped:
+                return 0
         return count[0]
 
     def add_peer(self, node) -> None:
@@ -416,6 +485,9 @@ class Server:
             self.quit.set()
             self._mailbox.put(("quit", None))
             self._wake_listen_loop()
+        # departure: dial-abort-on-stop: connects in progress are aborted instead of waited for
+        if self._own_dialer is not None:
+            self._own_dialer.close()
         # Wake handshakes blocked reading their sockets.
         with self._aux_lock:
             pending = list(self._pending_fds)
@@ -466,7 +538,7 @@ class Server:
         if self.new_transport is None:
             self.new_transport = _default_new_transport
         if cfg.dialer is None:
-            cfg.dialer = _dial.TCPDialer(timeout=defaultDialTimeout)
+            cfg.dialer = self._own_dialer = _dial.TCPDialer(timeout=defaultDialTimeout)
         self.quit.clear()
         self._mailbox = queue.Queue()
 
@@ -592,7 +664,7 @@ class Server:
             try:
                 tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 tcp.bind((ip, port))
-                tcp.listen(128)
+                tcp.listen(_max_listener_backlog())
             except BaseException:
                 tcp.close()
                 raise
@@ -651,63 +723,92 @@ class Server:
                 queued_tasks.extend(start_tasks(list(nt)))
 
         mailbox = self._mailbox
-        while True:
-            schedule_tasks()
-            kind, value = mailbox.get()
-            if kind == "quit":
-                break
-            elif kind == "addstatic":
-                log.trace("Adding static node", node=value)
-                dialstate.add_static(value)
-            elif kind == "removestatic":
-                log.trace("Removing static node", node=value)
-                dialstate.remove_static(value)
-                p = peers.get(value.id)
-                if p is not None:
-                    p.disconnect(peer_error.DiscRequested)
-            elif kind == "peerOp":
-                op, done = value
-                op(peers)
-                done.put(None)
-            elif kind == "taskdone":
-                log.trace("Dial task done", task=value)
-                dialstate.task_done(value, time.monotonic())
-                del_task(value)
-            elif kind == "posthandshake":
-                c = value
-                if c.id in trusted:
-                    # Trusted peers get the flag before the MaxPeers check.
-                    c.flags = c.flags | trustedConn
-                c.cont.put(self.enc_handshake_checks(peers, inbound_count, c))
-            elif kind == "addpeer":
-                c = value
-                err = self.proto_handshake_checks(peers, inbound_count, c)
-                if err is None:
-                    p = new_peer(c, self.config.protocols)
-                    if self.config.enable_msg_events:
-                        p.events = self.peer_feed
-                    name = truncate_name(c.name)
-                    log.debug("Adding p2p peer", name=name, addr=addr_str(c.fd), peers=len(peers) + 1)
-                    self._spawn(self.run_peer, "p2p.Server.runPeer", p)
-                    peers[c.id] = p
-                    if p.inbound():
-                        inbound_count += 1
-                # Dial tasks end after the peer is added or refused: reply last.
-                c.cont.put(err)
-            elif kind == "delpeer":
-                pd = value
-                d = time.monotonic() - getattr(pd.peer, "created", time.monotonic())
-                pd.peer.log.debug("Removing p2p peer", duration="%.3fs" % d, peers=len(peers) - 1,
-                                  req=pd.requested, err=pd.err)
-                peers.pop(pd.peer.id(), None)
-                if pd.peer.inbound():
-                    inbound_count -= 1
+        kind = value = None
+        try:
+            while True:
+                try:
+                    schedule_tasks()
+                except Exception as err:  # the dialer failed: no new dials this round
+                    log.error("Scheduling dial tasks failed", err=err, exc_info=err)
+                kind, value = mailbox.get()
+                if kind == "quit":
+                    break
+                try:
+                    if kind == "addstatic":
+                        log.trace("Adding static node", node=value)
+                        dialstate.add_static(value)
+                    elif kind == "removestatic":
+                        log.trace("Removing static node", node=value)
+                        dialstate.remove_static(value)
+                        p = peers.get(value.id)
+                        if p is not None:
+                            p.disconnect(peer_error.DiscRequested)
+                    elif kind == "peerOp":
+                        op, done = value
+                        op(peers)
+                        done.put(None)
+                    elif kind == "taskdone":
+                        log.trace("Dial task done", task=value)
+                        del_task(value)
+                        dialstate.task_done(value, time.monotonic())
+                    elif kind == "posthandshake":
+                        c = value
+                        if c.id in trusted:
+                            # Trusted peers get the flag before the MaxPeers check.
+                            c.flags = c.flags | trustedConn
+                        c.cont.put(self.enc_handshake_checks(peers, inbound_count, c))
+                    elif kind == "addpeer":
+                        c = value
+                        err = self.proto_handshake_checks(peers, inbound_count, c)
+                        if err is None:
+                            p = new_peer(c, self.config.protocols)
+                            if self.config.enable_msg_events:
+                                p.events = self.peer_feed
+                            name = truncate_name(c.name)
+                            log.debug("Adding p2p peer", name=name, addr=addr_str(c.fd), peers=len(peers) + 1)
+                            self._spawn(self.run_peer, "p2p.Server.runPeer", p)
+                            peers[c.id] = p
+                            if p.inbound():
+                                inbound_count += 1
+                        # Dial tasks end after the peer is added or refused: reply last.
+                        c.cont.put(err)
+                    elif kind == "delpeer":
+                        pd = value
+                        # Removed before logging, so that a failing log line cannot keep the slot.
+                        peers.pop(pd.peer.id(), None)
+                        if pd.peer.inbound():
+                            inbound_count -= 1
+                        d = time.monotonic() - getattr(pd.peer, "created", time.monotonic())
+                        pd.peer.log.debug("Removing p2p peer", duration="%.3fs" % d, peers=len(peers),
+                                          req=pd.requested, err=pd.err)
+                except Exception as err:
+                    # A bug in handling one message: answer its sender (a connection
+                    # gets the error and closes) and go on with the next one.
+                    log.error("Server loop failed on a message", kind=kind, err=err, exc_info=err)
+                    self._refuse(kind, value, err)
+                kind = value = None
+        except BaseException as err:
+            # The loop itself cannot go on: shut the server down cleanly instead of
+            # leaving every caller waiting for a loop that is gone.
+            self.quit.set()
+            if self.listener is not None:
+                _shutdown(self.listener)
+            self._wake_listen_loop()
+            if kind is not None:
+                self._refuse(kind, value)
+            try:
+                log.error("Server loop failed, stopping the server", err=err, exc_info=err)
+            except BaseException:  # noqa: S110 - logging is what failed; the shutdown goes on
+                pass
 
         log.trace("P2P networking is spinning down")
-        if self.ntab is not None:
-            self.ntab.close()
-        if self.discv5 is not None:
-            self.discv5.close()
+        try:
+            if self.ntab is not None:
+                self.ntab.close()
+            if self.discv5 is not None:
+                self.discv5.close()
+        except Exception as err:
+            log.error("Closing discovery failed", err=err, exc_info=err)
         for p in peers.values():
             p.disconnect(peer_error.DiscQuitting)
         # Wait for the peers to end; refuse everything else still arriving.
@@ -727,10 +828,10 @@ class Server:
                 break
             self._refuse(kind, value)
 
-    def _refuse(self, kind, value):
-        """Answer a message that arrived after quit, as Go's select on quit would."""
+    def _refuse(self, kind, value, err=None):
+        """Answer a message run will not handle (after quit, or when handling it failed)."""
         if kind in ("posthandshake", "addpeer"):
-            value.cont.put(errServerStopped)
+            value.cont.put(errServerStopped if err is None else err)
         elif kind == "peerOp":
             value[1].put(None)
 
@@ -781,36 +882,74 @@ class Server:
         self._slots = slots
         if self.quit.is_set():
             return
+        # departure: handshake-workers: accepted connections go to up to `tokens` long-lived
+        # threads instead of one new thread each (a thread start cost more than a junk handshake)
+        work: "queue.Queue" = queue.Queue()
+        workers = 0
+        idle = _Counter()
+        try:
+            while True:
+                # Take a handshake slot before accepting.
+                slots.get()
+                if self.quit.is_set():
+                    return
+                fd, addr = self._accept()
+                if fd is None:
+                    return
+                if self.config.net_restrict is not None and not self.config.net_restrict.contains(
+                        ipaddress.ip_address(addr[0].split("%")[0])):
+                    self.log.debug("Rejected conn (not whitelisted in NetRestrict)", addr=addr_str(addr))
+                    fd.close()
+                    slots.put(None)
+                    continue
+                fd = new_metered_conn(fd, True)
+                self.log.trace("Accepted connection", addr=addr_str(addr))
+                if idle.value == 0 and workers < tokens:
+                    workers += 1
+                    self._spawn(self._setup_inbound, "p2p.Server.listenLoop.SetupConn", work, slots, idle)
+                work.put(fd)
+        finally:
+            for _ in range(workers):
+                work.put(None)
+
+    def _accept(self):
+        """Accept one connection, retrying temporary errors; (None, None) once the listener is gone."""
+        delay = 0.0
         while True:
-            # Take a handshake slot before accepting.
-            slots.get()
-            if self.quit.is_set():
+            try:
+                return self.listener.accept()
+            except OSError as err:
+                if self.quit.is_set():
+                    return None, None
+                if not _temporary_accept_error(err):
+                    self.log.debug("Read error", err=err)
+                    return None, None
+                # departure: accept-backoff: geth retries at once; we wait a little (and
+                # also retry ENOBUFS/ENOMEM) so that fd exhaustion is not a busy loop
+                delay = min(max(delay * 2, _acceptRetryMin), _acceptRetryMax)
+                self.log.debug("Temporary read error", err=err, retry="%.3fs" % delay)
+                if self.quit.wait(delay):
+                    return None, None
+
+    def _setup_inbound(self, work, slots, idle):
+        while True:
+            idle.add(1)
+            fd = work.get()
+            idle.add(-1)
+            if fd is None:
                 return
             try:
-                fd, addr = self.listener.accept()
-            except OSError as err:
-                # Python retries EINTR itself; anything else means the listener is gone.
-                self.log.debug("Read error", err=err)
-                return
-            if self.config.net_restrict is not None and not self.config.net_restrict.contains(
-                    ipaddress.ip_address(addr[0].split("%")[0])):
-                self.log.debug("Rejected conn (not whitelisted in NetRestrict)", addr=addr_str(addr))
+                self.setup_conn(fd, inboundConn, None)
+            except Exception as err:  # a bug: that connection is closed, the worker goes on
+                self.log.error("Setting up inbound connection failed", err=err, exc_info=err)
+                _shutdown(fd)
                 fd.close()
+            finally:
                 slots.put(None)
-                continue
-            fd = new_metered_conn(fd, True)
-            self.log.trace("Accepted connection", addr=addr_str(addr))
-            self._spawn(self._setup_inbound, "p2p.Server.listenLoop.SetupConn", fd, slots)
-
-    def _setup_inbound(self, fd, slots):
-        try:
-            self.setup_conn(fd, inboundConn, None)
-        finally:
-            slots.put(None)
 
     def setup_conn(self, fd, flags, dial_dest):
         """Run both handshakes on fd and add it as a peer; returns the error or None."""
-        c = conn(fd, self.new_transport(fd), flags)
+        c = conn(fd, self.new_transport(fd), flags, cont=_Reply(self.quit))
         with self._aux_lock:
             self._pending_fds.add(fd)
         try:
@@ -835,7 +974,11 @@ class Server:
         try:
             c.id = c.do_enc_handshake(self.config.private_key, dial_dest)
         except Exception as err:
-            self.log.trace("Failed RLPx handshake", addr=addr_str(c.fd), conn=str(c.flags), err=err)
+            if is_conn_error(err):
+                self.log.trace("Failed RLPx handshake", addr=addr_str(c.fd), conn=c.flags, err=err)
+            else:
+                self.log.error("RLPx handshake failed with a bug", addr=addr_str(c.fd), conn=c.flags,
+                               err=err, exc_info=err)
             return err
         clog = self.log.new(id=c.id, addr=addr_str(c.fd), conn=str(c.flags))
         if dial_dest is not None and c.id != dial_dest.id:
@@ -848,7 +991,10 @@ class Server:
         try:
             phs = c.do_proto_handshake(self.our_handshake)
         except Exception as err:
-            clog.trace("Failed proto handshake", err=err)
+            if is_conn_error(err):
+                clog.trace("Failed proto handshake", err=err)
+            else:
+                clog.error("Protocol handshake failed with a bug", err=err, exc_info=err)
             return err
         if phs.id != c.id:
             clog.trace("Wrong devp2p handshake identity", err=phs.id)
@@ -863,7 +1009,10 @@ class Server:
         return None
 
     def checkpoint(self, c, stage):
-        """Send c to run for the checks of stage ("posthandshake" or "addpeer")."""
+        """Send c to run for the checks of stage ("posthandshake" or "addpeer").
+
+        Returns run's verdict, or errServerStopped once the server quits.
+        """
         if not self._post(stage, c):
             return errServerStopped
         return c.cont.get()
@@ -923,6 +1072,37 @@ class NodeInfo:
     protocols: dict = field(default_factory=dict)
     # Python-only: the discv5 node URL when discovery_v5 runs (geth's NodeInfo has no v5 entry).
     discv5: str = ""
+
+
+class _Counter:
+    """An int shared by threads (listen_loop reads how many handshake workers are idle)."""
+
+    __slots__ = ("_lock", "value")
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.value = 0
+
+    def add(self, n: int) -> None:
+        with self._lock:
+            self.value += n
+
+
+def _temporary_accept_error(err) -> bool:
+    """Whether accept() may work again later (Go's Temporary(), plus out of buffers/memory)."""
+    return is_temporary_error(err) or getattr(err, "errno", None) in (errno.ENOBUFS, errno.ENOMEM)
+
+
+def _max_listener_backlog() -> int:
+    """The system's largest accept queue (Go's net.maxListenerBacklog reads the same file)."""
+    try:
+        with open("/proc/sys/net/core/somaxconn") as f:
+            n = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return socket.SOMAXCONN
+    if n <= 0:
+        return socket.SOMAXCONN
+    return min(n, 65535)  # the kernel keeps it in 16 bits; Go clamps it the same way
 
 
 def _shutdown(sock):

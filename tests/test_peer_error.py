@@ -10,7 +10,6 @@ from p2p.peer_error import (
     ErrProtocolReturned,
     PeerError,
     disc_reason_for_error,
-    err_protocol_returned,
     errInvalidMsg,
     errInvalidMsgCode,
     new_peer_error,
@@ -75,7 +74,6 @@ def test_disc_reason_for_error():
     assert disc_reason_for_error(pe.DiscTooManyPeers) is pe.DiscTooManyPeers
     assert disc_reason_for_error(DiscReasonError(pe.DiscSelf)) is pe.DiscSelf
     assert disc_reason_for_error(ErrProtocolReturned()) is pe.DiscQuitting
-    assert err_protocol_returned is ErrProtocolReturned
     assert str(ErrProtocolReturned()) == "protocol returned"
     assert disc_reason_for_error(new_peer_error(errInvalidMsgCode)) is pe.DiscProtocolError
     assert disc_reason_for_error(new_peer_error(errInvalidMsg)) is pe.DiscProtocolError

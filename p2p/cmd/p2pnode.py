@@ -34,6 +34,7 @@ import threading
 from p2p import crypto, version_string
 from p2p.log import get_logger, set_verbosity
 from p2p.message import send
+from p2p.netutil import addr_str
 from p2p.peer_error import errInvalidMsgCode, new_peer_error
 from p2p.protocol import Protocol
 
@@ -253,12 +254,6 @@ def _short(id) -> str:
     return bytes(id).hex()[:ID_PREFIX]
 
 
-def _addr(a) -> str:
-    if isinstance(a, tuple):
-        return "%s:%d" % (a[0], a[1])
-    return str(a)
-
-
 #: First search period of --topic (geth's light client starts its server search at 1 s).
 TOPIC_SEARCH_PERIOD = 1.0
 
@@ -269,7 +264,6 @@ def _run_topic(net, topic, out):
     Each node found is printed once as ``topic found <id prefix> <address>``.
     """
     from p2p.discv5 import mclock
-    from p2p.netutil.net import addr_str
 
     stop_reg = net.clock.event()
     set_period = net.clock.queue()
@@ -323,7 +317,7 @@ def main(argv=None) -> int:
     out = _Printer(sys.stdout)
 
     def on_peer(peer):
-        out.line("peer add %s %s %s" % (_short(peer.id()), peer.name() or "-", _addr(peer.remote_addr())))
+        out.line("peer add %s %s %s" % (_short(peer.id()), peer.name() or "-", addr_str(peer.remote_addr())))
 
     def on_message(peer, text):
         out.line("chat %s: %s" % (_short(peer.id()), text.replace("\n", " ")))
@@ -332,17 +326,16 @@ def main(argv=None) -> int:
     cfg.protocols = [chat.protocol]
     srv = Server(cfg)
 
-    stop = threading.Event()
-
-    def on_signal(signum, frame):
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-
+    # SIGINT/SIGTERM are blocked before any thread starts (threads inherit the mask)
+    # and taken by sigwait in this thread. A Python signal handler would not do:
+    # the kernel may deliver the signal to any thread, and then a main thread
+    # blocked in a lock wait is never woken to run the handler.
+    stop_signals = {signal.SIGINT, signal.SIGTERM}
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     try:
         srv.start()
     except Exception as err:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         sys.stderr.write("p2pnode: error: %s\n" % err)
         return 1
 
@@ -374,7 +367,7 @@ def main(argv=None) -> int:
     if args.topic:
         stop_topic = _run_topic(srv.discv5, args.topic, out)
     try:
-        stop.wait()
+        signal.sigwait(stop_signals)
     finally:
         if stop_topic is not None:
             stop_topic()
@@ -382,6 +375,7 @@ def main(argv=None) -> int:
         sub.unsubscribe()
         events.put(None)
         ev_thread.join(5.0)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
     return 0
 
 
