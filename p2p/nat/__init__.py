@@ -5,7 +5,6 @@ The public names of :mod:`p2p.nat.nat` are re-exported here, so callers write
 """
 
 from p2p.nat.nat import (  # noqa: F401
-    AUTODISC_WAIT_TIMEOUT,
     MAP_TIMEOUT,
     MAP_UPDATE_INTERVAL,
     PMP,
@@ -15,7 +14,6 @@ from p2p.nat.nat import (  # noqa: F401
     NATError,
     UPnP,
     autodisc,
-    extIP,
     interface_addrs,
     map,
     parse,
@@ -27,6 +25,6 @@ from p2p.nat.natpmp import potential_gateways  # noqa: F401
 # `map` is reachable as p2p.nat.map but left out of __all__ so that
 # `from p2p.nat import *` never shadows the builtin.
 __all__ = [
-    "AUTODISC_WAIT_TIMEOUT", "MAP_TIMEOUT", "MAP_UPDATE_INTERVAL", "PMP", "Any", "ExtIP",
-    "Interface", "NATError", "UPnP", "autodisc", "extIP", "interface_addrs", "parse", "potential_gateways", "parse_ip", "start_autodisc",
+    "MAP_TIMEOUT", "MAP_UPDATE_INTERVAL", "PMP", "Any", "ExtIP",
+    "Interface", "NATError", "UPnP", "autodisc", "interface_addrs", "parse", "potential_gateways", "parse_ip", "start_autodisc",
 ]

@@ -10,9 +10,8 @@ Addresses are ``ipaddress.IPv4Address`` / ``IPv6Address`` objects (Go's
 ``net.IP``); durations are seconds (Go's ``time.Duration``).
 
 Discovery of a gateway (``Any()``, ``UPnP()``, ``PMP()`` without an address)
-runs on a background thread started when the value is created; the methods
-called meanwhile wait for it (bounded by a timeout), so callers get an
-Interface at once as in geth.
+sends nothing until the Interface is first used, as in geth: that first call
+runs the discovery and the calls made meanwhile wait for its result.
 """
 
 from __future__ import annotations
@@ -25,8 +24,7 @@ from p2p.log import get_logger
 
 __all__ = [
     "Interface", "NATError", "parse", "MAP_TIMEOUT", "MAP_UPDATE_INTERVAL",
-    "ExtIP", "extIP", "Any", "UPnP", "PMP", "autodisc", "start_autodisc",
-    "AUTODISC_WAIT_TIMEOUT", "parse_ip", "interface_addrs", "parse_addr_listing",
+    "ExtIP", "Any", "UPnP", "PMP", "autodisc", "start_autodisc", "parse_ip", "interface_addrs", "parse_addr_listing",
 ]
 # `map` is exported by the package (p2p.nat.map) but kept out of __all__ so
 # that a star import never shadows the builtin.
@@ -194,9 +192,6 @@ class ExtIP(Interface):
         return hash(self.ip)
 
 
-extIP = ExtIP  # the Go type name
-
-
 def Any(ssdp_addr=None, pmp_gateways=None, pmp_port=None, timeout=None):
     """A mapper using whichever of UPnP and NAT-PMP answers first on the LAN.
 
@@ -274,40 +269,28 @@ def _safe(fn, **kw):
         return None
 
 
-# How long a call on an autodisc waits for discovery to finish (seconds).
-# Discovery is itself bounded (SSDP wait, HTTP and NAT-PMP timeouts), so this
-# only guards against a stuck gateway.
-AUTODISC_WAIT_TIMEOUT = 30.0
+def start_autodisc(what, doit):
+    """An Interface that discovers its mechanism with ``doit`` when first used."""
+    return autodisc(what, doit)
 
 
 class autodisc(Interface):
-    """A mechanism still being discovered.
+    """A mechanism still to be discovered.
 
-    Discovery (``doit``) runs once on a background thread started at
-    creation. The Interface methods wait for it, up to ``wait_timeout``
-    seconds, then act on the discovered mechanism, or raise
-    :class:`NATError` if none was found.
+    Nothing is sent when it is made: the first Interface call runs discovery
+    (``doit``) in the calling thread, as geth's ``once.Do`` in ``wait`` does; calls
+    made meanwhile wait for that one to finish, however long it takes (each probe
+    is bounded by its own timeouts). Then they act on the mechanism found, or
+    raise :class:`NATError` if there is none.
     """
 
-    def __init__(self, what, doit, wait_timeout=AUTODISC_WAIT_TIMEOUT):
+    def __init__(self, what, doit):
         self.what = what  # kind of mechanism being discovered, for errors and logs
         self.doit = doit
-        self.wait_timeout = wait_timeout
+        self._once = threading.Lock()  # held by the caller that runs discovery
+        self._discovered = False
         self.mu = threading.Lock()
         self.found = None
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="nat.autodisc", daemon=True)
-        self._thread.start()
-
-    def _run(self):
-        try:
-            found = self.doit()
-        except Exception as err:
-            log.debug("NAT discovery failed", what=self.what, err=err)
-            found = None
-        with self.mu:
-            self.found = found
-        self._done.set()
 
     def add_mapping(self, protocol, ext_port, int_port, name, lifetime):
         self.wait()
@@ -329,25 +312,20 @@ class autodisc(Interface):
 
     __repr__ = __str__
 
-    def wait(self, timeout=None):
-        """Block until discovery is done; raise NATError if nothing was found."""
-        if not self._done.wait(self.wait_timeout if timeout is None else timeout):
-            raise NATError("%s discovery timed out" % self.what)
+    def wait(self):
+        """Discover on the first call (later callers wait for it); raise NATError if nothing was found."""
+        with self._once:
+            if not self._discovered:
+                try:
+                    found = self.doit()
+                except Exception as err:  # a probe that fails has found nothing
+                    log.debug("NAT discovery failed", what=self.what, err=err)
+                    found = None
+                with self.mu:
+                    self.found = found
+                self._discovered = True
         if self.found is None:
             raise NATError("no %s router discovered" % self.what)
-
-    def done(self) -> bool:
-        """True once discovery has finished (found or not)."""
-        return self._done.is_set()
-
-    def join(self, timeout=None):
-        """Wait for the discovery thread to end (tests and clean shutdown)."""
-        self._thread.join(timeout)
-
-
-def start_autodisc(what, doit, wait_timeout=AUTODISC_WAIT_TIMEOUT):
-    """Return an Interface that discovers its mechanism with ``doit`` in the background."""
-    return autodisc(what, doit, wait_timeout)
 
 
 # ---------------------------------------------------------------------------

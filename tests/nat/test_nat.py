@@ -68,16 +68,46 @@ def test_autodisc_discovery_error():
         ad.external_ip()
 
 
-def test_autodisc_wait_timeout():
+@pytest.mark.parametrize("make", [
+    lambda ssdp, pmp: nat.Any(ssdp_addr=ssdp.addr, pmp_gateways=["127.0.0.1"], pmp_port=pmp.port, timeout=0.3),
+    lambda ssdp, pmp: nat.parse("any", ssdp_addr=ssdp.addr, pmp_gateways=["127.0.0.1"], pmp_port=pmp.port,
+                                timeout=0.3),
+], ids=["Any", "parse-any"])
+def test_any_probes_on_first_use(make):
+    """Issue 9 item 6: making the Interface sends nothing; the first call discovers (geth's once.Do in wait)."""
+    with FakePMP(external_ip="198.51.100.9") as fake, SilentUDP() as ssdp:
+        before = set(threading.enumerate())
+        m = make(ssdp, fake)
+        started = [t.name for t in set(threading.enumerate()) - before]
+        assert started == [], "the constructor started probing: %s" % started
+        assert fake.requests.empty() and ssdp.received.empty()
+        assert str(m) == "UPnP or NAT-PMP"
+        assert m.external_ip() == ipaddress.IPv4Address("198.51.100.9")  # waits for discovery
+        assert not fake.requests.empty()
+        assert str(m) == "NAT-PMP(127.0.0.1)"
+
+
+def test_autodisc_discovers_once_for_concurrent_callers():
+    calls = []
     release = threading.Event()
-    ad = start_autodisc("thing", lambda: release.wait(WAIT) and ExtIP("1.2.3.4"), wait_timeout=0.01)
-    with pytest.raises(NATError, match="thing discovery timed out"):
-        ad.external_ip()
-    assert not ad.done()
+
+    def doit():
+        calls.append(1)
+        release.wait(WAIT)
+        return ExtIP("1.2.3.4")
+
+    ad = start_autodisc("thing", doit)
+    assert calls == []
+    results = queue.Queue()
+    threads = [threading.Thread(target=lambda: results.put(ad.external_ip())) for _ in range(5)]
+    for t in threads:
+        t.start()
     release.set()
-    ad.join(WAIT)
-    assert ad.done()
-    assert ad.external_ip() == ipaddress.IPv4Address("1.2.3.4")
+    for _ in threads:
+        assert results.get(timeout=WAIT) == ipaddress.IPv4Address("1.2.3.4")
+    for t in threads:
+        t.join(WAIT)
+    assert calls == [1]
 
 
 def test_autodisc_forwards_to_found():
@@ -155,7 +185,6 @@ def test_parse_autodisc(spec, what):
         assert str(m) == what
         with pytest.raises(NATError, match="no %s router discovered" % what):
             m.external_ip()
-        m.join(WAIT)
 
 
 # ---------------------------------------------------------------------------
@@ -229,7 +258,6 @@ def test_ext_ip():
     assert m.add_mapping("tcp", 1, 1, "x", 60) is None
     assert m.delete_mapping("tcp", 1, 1) is None
     assert m == ExtIP(ipaddress.IPv4Address("1.2.3.4")) and m != ExtIP("1.2.3.5")
-    assert nat.extIP is ExtIP
     with pytest.raises(ValueError):
         ExtIP(None)
     with pytest.raises(ValueError):
@@ -244,7 +272,6 @@ def test_any_finds_upnp():
         assert isinstance(m.found, natupnp.upnp)
         m.add_mapping("tcp", 30303, 30303, "p2p", 60)
         assert dev.wait_action("AddPortMapping")["NewExternalPort"] == "30303"
-        m.join(WAIT)
 
 
 def test_any_finds_pmp():
@@ -254,7 +281,6 @@ def test_any_finds_pmp():
         assert str(m) == "NAT-PMP(127.0.0.1)"
         m.add_mapping("udp", 30301, 30301, "disc", 60)
         assert fake.next_mapping() == ("udp", 30301, 30301, 60)
-        m.join(WAIT)
 
 
 def test_pmp_autodiscovered():
@@ -262,7 +288,6 @@ def test_pmp_autodiscovered():
         m = nat.PMP(gateways=["127.0.0.2", "127.0.0.1"], port=fake.port, timeout=0.5)
         assert m.external_ip() == ipaddress.IPv4Address("198.51.100.7")
         assert str(m) == "NAT-PMP(127.0.0.1)"
-        m.join(WAIT)
 
 
 # ---------------------------------------------------------------------------
