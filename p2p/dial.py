@@ -113,7 +113,7 @@ class TCPDialer(NodeDialer):
     def __init__(self, timeout: float | None = None, deadline: float | None = None):
         self.timeout = timeout
         self.deadline = deadline
-        self._lock = threading.Lock()
+        self._cond = threading.Condition(threading.Lock())
         self._connecting: set = set()  # sockets inside connect(), for close()
         self._closed = False
 
@@ -128,11 +128,12 @@ class TCPDialer(NodeDialer):
             raise OSError("dial tcp %s: missing address" % addr_str((dest.ip, dest.tcp)))
         fam = socket.AF_INET6 if dest.ip.version == 6 else socket.AF_INET
         sock = socket.socket(fam, socket.SOCK_STREAM)
-        with self._lock:
+        with self._cond:
             if self._closed:
                 sock.close()
                 raise OSError("dial tcp %s: dialer closed" % addr_str((dest.ip, dest.tcp)))
             self._connecting.add(sock)
+            self._cond.notify_all()
         try:
             sock.settimeout(timeout)
             sock.connect((_ip_str(dest.ip), dest.tcp))
@@ -140,7 +141,7 @@ class TCPDialer(NodeDialer):
             sock.close()
             raise
         finally:
-            with self._lock:
+            with self._cond:
                 self._connecting.discard(sock)
         sock.settimeout(None)
         return sock
@@ -151,7 +152,7 @@ class TCPDialer(NodeDialer):
         Python-only: a blocked connect() cannot be interrupted otherwise; the server
         calls this on stop for the dialer it made (geth 1.9 cancels a dial context).
         """
-        with self._lock:
+        with self._cond:
             self._closed = True
             connecting = list(self._connecting)
         for sock in connecting:

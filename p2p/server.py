@@ -199,8 +199,8 @@ class _Reply:
 
     __slots__ = ("_quit", "_set", "_value")
 
-    def __init__(self, quit: Optional[_Quit] = None):
-        self._quit = quit if quit is not None else _Quit()
+    def __init__(self, quit: _Quit):
+        self._quit = quit
         self._set = False
         self._value = None
 
@@ -232,8 +232,9 @@ class conn:  # noqa: N801 - geth's name
         self.fd = fd
         self.transport = transport
         self.flags = ConnFlag(flags)
-        # The run loop answers each checkpoint here (error or None).
-        self.cont = cont if cont is not None else _Reply()
+        # The run loop answers each checkpoint here (error or None); a _Reply tied to
+        # the server's quit, made by setup_conn (or by checkpoint when missing).
+        self.cont = cont
         self.id = id  # known after the encryption handshake
         self.caps = caps or []  # known after the protocol handshake
         self.name = name  # known after the protocol handshake
@@ -1013,6 +1014,8 @@ class Server:
 
         Returns run's verdict, or errServerStopped once the server quits.
         """
+        if c.cont is None:
+            c.cont = _Reply(self.quit)
         if not self._post(stage, c):
             return errServerStopped
         return c.cont.get()
