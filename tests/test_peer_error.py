@@ -80,3 +80,66 @@ def test_disc_reason_for_error():
     assert disc_reason_for_error(PeerError(7, "other")) is pe.DiscSubprotocolError
     assert disc_reason_for_error(EOFError()) is pe.DiscSubprotocolError
     assert disc_reason_for_error(ValueError("x")) is pe.DiscSubprotocolError
+
+
+# ---------------------------------------------------------------------------
+# decode_disc_reason: the one decoder of a disconnect payload (issue 9, item 5)
+
+
+@pytest.mark.parametrize("payload,want", [
+    (rlp.encode([8]), pe.DiscQuitting),
+    (rlp.encode([0x10]), pe.DiscSubprotocolError),
+    (rlp.encode([4, b"extra"]), pe.DiscTooManyPeers),  # geth ignores the rest of the list
+    (rlp.encode([0x42]), DiscReason(0x42)),  # unknown, kept
+    (rlp.encode([]), pe.DiscRequested),  # geth: too few elements, zero value
+    (b"", pe.DiscRequested),
+    (b"\xff\xff", pe.DiscRequested),  # garbage
+    (rlp.encode([[1]]), pe.DiscRequested),  # nested list
+    (rlp.encode([b"\x00\x04"]), pe.DiscRequested),  # leading zero: not a canonical integer
+    (b"\xc2\x81\x05", pe.DiscRequested),  # a byte below 0x80 in a string header
+    (rlp.encode([2 ** 64]), pe.DiscRequested),  # more than a uint64
+    (rlp.encode(8), pe.DiscQuitting),  # departure disc-reason-bare-int: geth reads DiscRequested
+])
+def test_decode_disc_reason(payload, want):
+    assert pe.decode_disc_reason(payload) == want
+
+
+def test_one_disc_reason_decoder():
+    from p2p import rlpx
+
+    assert rlpx.decode_disc_reason is pe.decode_disc_reason
+
+
+@pytest.mark.parametrize("payload,want", [
+    (rlp.encode([4]), "too many peers"),
+    (rlp.encode([b"\x00\x04"]), "disconnect requested"),  # the old peer decoder read 4 here
+    (rlp.encode([2 ** 70]), "disconnect requested"),  # and a reason beyond uint64 here
+])
+def test_peer_reads_disconnect_like_rlpx(payload, want):
+    """A live peer over loopback reads a disconnect's reason with the same decoder as rlpx."""
+    import io
+    import queue
+    import socket
+
+    from p2p.message import Msg
+    from p2p.peer import PeerEventTypeAdd, PeerEventTypeDrop, discMsg
+    from p2p.server import split_host_port
+    from tests.test_server import WAIT, new_test_transport, random_id, start_test_server
+
+    remid = random_id()
+    srv = start_test_server(remid, None)
+    events = queue.Queue()
+    sub = srv.subscribe_events(events)
+    c = None
+    try:
+        host, port = split_host_port(srv.listen_addr)
+        c = socket.create_connection((host, port), timeout=WAIT)
+        assert events.get(timeout=WAIT).type == PeerEventTypeAdd
+        new_test_transport(remid, c).write_msg(Msg(discMsg, len(payload), io.BytesIO(payload)))
+        ev = events.get(timeout=WAIT)
+        assert ev.type == PeerEventTypeDrop and ev.error == want
+    finally:
+        sub.unsubscribe()
+        srv.stop()
+        if c is not None:
+            c.close()
