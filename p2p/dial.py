@@ -146,6 +146,7 @@ class TCPDialer(NodeDialer):
         sock.settimeout(None)
         return sock
 
+    # departure: dial-abort-on-stop: the server aborts its dialer's connects when it stops
     def close(self) -> None:
         """Abort the connects in progress (they fail at once) and refuse new ones.
 

@@ -183,7 +183,7 @@ def decode_disc_reason(payload) -> DiscReason:
     """
     try:
         it = rlpcodec.head(payload, 0, len(payload))
-        # departure: disc-reason-bare-int: a bare integer, not in a list, is read too
+        # departure: forgiving-disconnect: a bare integer, not in a list, is read too
         # (some clients send it); geth reads DiscRequested
         if it[0] == rlpcodec.LIST:
             if it[2] == it[3]:

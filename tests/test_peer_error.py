@@ -98,7 +98,7 @@ def test_disc_reason_for_error():
     (rlp.encode([b"\x00\x04"]), pe.DiscRequested),  # leading zero: not a canonical integer
     (b"\xc2\x81\x05", pe.DiscRequested),  # a byte below 0x80 in a string header
     (rlp.encode([2 ** 64]), pe.DiscRequested),  # more than a uint64
-    (rlp.encode(8), pe.DiscQuitting),  # departure disc-reason-bare-int: geth reads DiscRequested
+    (rlp.encode(8), pe.DiscQuitting),  # departure forgiving-disconnect: geth reads DiscRequested
 ])
 def test_decode_disc_reason(payload, want):
     assert pe.decode_disc_reason(payload) == want

@@ -22,15 +22,14 @@ import textwrap
 import threading
 import time
 
-import pytest
 
 from p2p import crypto, rlpx, server as srvmod
 from p2p.discover.node import Node, new_node, pubkey_id
 from p2p.peer import ProtoHandshake
 from p2p.protocol import Cap
-from p2p.server import Config, Server, errServerStopped, inboundConn
+from p2p.server import Config, Server, errServerStopped
 
-from tests.test_server import FakeTable, _close_fd, _newconn, _run_loop_only, newkey, random_id, taskgen
+from tests.test_server import _close_fd, _newconn, _run_loop_only, newkey, random_id, taskgen
 
 WAIT = 10.0  # upper bound for a wait on a condition; never a sleep
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
