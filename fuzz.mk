@@ -5,7 +5,7 @@
 #                       50 connections claiming 16 MiB frames against a p2pnode, before and after the hello;
 #                       6 p2pnodes finding each other by a discv5 topic)
 #   make soak-quick  -- the same scripts with reduced counts (a few minutes: the discv5 topic
-#                       run waits out geth's one-minute ticket)
+#                       run can wait out geth's one-minute tickets)
 FUZZ_EXAMPLES ?= 20000
 
 .PHONY: fuzz soak soak-quick

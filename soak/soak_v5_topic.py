@@ -7,8 +7,9 @@ or ``--timeout`` seconds. Prints, per node, the seconds until its first and its
 last wanted ``topic found`` line; then stops every process with SIGTERM and checks
 that they exit 0. Exit status 0 if every node found what it should.
 
-Topic registration waits for a ticket (geth's minWaitPeriod: one minute), so expect
-a minute or more before the first line.
+A registration waits for its ticket (geth's wait periods start at a minute), so
+finding every node can take a minute or more; the first lines come sooner (6 nodes
+here: first after about 5 s, all after 69 s).
 
     python -m soak.soak_v5_topic --nodes 4 --timeout 300
 """

@@ -1,8 +1,9 @@
 """p2pnode --v5disc --bootnodesv5 URLS --topic NAME: flags, and a node running topic discovery.
 
-Finding a topic takes geth's ticket wait (at least a minute, minWaitPeriod) plus the
-search: the run that shows ``topic found`` lines is ``soak/soak_v5_topic.py``
-(``make soak``); here the flags, the v5 listener and a clean stop are checked.
+Finding all the nodes of a topic can take a minute (a registration waits for its
+ticket, and geth's wait periods start at a minute): the run that checks the
+``topic found`` lines is ``soak/soak_v5_topic.py`` (``make soak``); here the flags,
+the v5 listener and a clean stop are checked.
 """
 
 import queue
