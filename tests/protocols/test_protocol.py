@@ -90,8 +90,6 @@ def testers():
 
 
 def protocol_tester(testers, pp):
-    # The tester runs its nodes in a simulations.Network (sim2's port of network.go).
-    pytest.importorskip("p2p.simulations.network", reason="p2p.simulations.network has not landed yet")
     conf = types.random_node_config()
     s = new_protocol_tester(conf.id, 2, new_protocol(pp))
     testers.append(s)
