@@ -24,7 +24,16 @@ $(INTEROP): tests/interop/package.json tests/interop/package-lock.json
 	  cd tests/interop && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed-stamp; \
 	else echo "npm not found: the interop tests will be skipped"; fi
 
-test: $(STAMP) $(INTEROP) lint
+# The web view's browser test (tests/simulations/test_ui.py) drives Debian's chromium through
+# chromium-driver. It skips without them, except under CI=true, where this installs them first.
+.PHONY: browser
+browser:
+	@if [ "$$CI" = "true" ] && { ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; }; then \
+	  echo "CI: installing chromium and chromium-driver for the web view test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	fi
+
+test: $(STAMP) $(INTEROP) lint browser
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 # make lint -- ruff (rules in ruff.toml) and mypy on p2p/ (settings in mypy.ini); part of make test
@@ -48,6 +57,15 @@ $(DEMO_STAMP): $(STAMP)
 NODES ?= 16
 demo: $(DEMO_STAMP)
 	$(PY) -m p2p.cmd.demo --nodes $(NODES)
+
+# make sim -- a simulation network of SIM_NODES ping-pong nodes on 127.0.0.1:8888 (SIM_ADAPTER=exec for one
+# process per node); open the printed URL in a browser, or drive it with p2psim
+SIM_NODES ?= 5
+SIM_ADAPTER ?= sim
+SIM_ADDR ?= 127.0.0.1:8888
+.PHONY: sim
+sim: $(STAMP)
+	$(PY) -m p2p.simulations --addr $(SIM_ADDR) --adapter $(SIM_ADAPTER) --services ping-pong --nodes $(SIM_NODES)
 
 bench: $(STAMP)
 	$(PY) -m bench

@@ -9,7 +9,7 @@ setup(
     license="LGPL-3.0-or-later",
     packages=find_packages(include=["p2p", "p2p.*"]),
     # PEP 561: the package's type hints are meant to be used by type checkers.
-    package_data={"p2p": ["py.typed"]},
+    package_data={"p2p": ["py.typed"], "p2p.simulations": ["ui/*"]},
     python_requires=">=3.10",
     install_requires=[
         "coincurve>=18",
@@ -25,13 +25,17 @@ setup(
     extras_require={
         "test": ["pytest>=7", "pytest-timeout>=2", "hypothesis>=6", "matplotlib>=3.5",
                  # make lint (run by make test) and make deadcode
-                 "ruff>=0.5", "mypy>=1.8", "vulture>=2.10"],
+                 "ruff>=0.5", "mypy>=1.8", "vulture>=2.10",
+                 # the web view's browser test drives Debian's chromium through chromedriver
+                 "selenium>=4.10"],
         "demo": ["matplotlib>=3.5"],
     },
     entry_points={
         "console_scripts": [
             "bootnode=p2p.cmd.bootnode:main",
             "p2pnode=p2p.cmd.p2pnode:main",
+            "p2psim=p2p.cmd.p2psim:main",
+            "p2psim-server=p2p.simulations.__main__:main",
         ],
     },
 )

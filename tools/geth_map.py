@@ -56,6 +56,7 @@ OUT = os.path.join(ROOT, "docs", "GETH_MAP.md")
 
 # Go file -> the Python files searched for its twins, in order.
 _SPECIAL = {
+    "cmd/p2psim/main.go": ["p2p/cmd/p2psim.py"],
     "p2p/netutil/toobig_notwindows.go": ["p2p/netutil/error.py", "p2p/netutil/net.py"],
     "event/feed.go": ["p2p/event.py"],
     "event/subscription.go": ["p2p/event.py"],

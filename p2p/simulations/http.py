@@ -10,7 +10,7 @@ Routes, JSON fields and status codes are geth 1.8.16's, so geth's own
 ``POST /reset``                            forget every node and connection
 ``GET /events``                            server-sent events ``event: network``; ``?current=true``
                                            first replays nodes and conns, ``?filter=proto:0,1-other:*``
-                                           selects message events
+                                           selects message events (none without a filter; ``*``: all)
 ``GET /snapshot``, ``POST /snapshot``      take / load a snapshot
 ``GET /mocker``                            the mocker names
 ``POST /mocker/start``                     form ``mocker-type``, ``node-count``
@@ -393,6 +393,7 @@ class Server:
         self._mocker_thread: Optional[threading.Thread] = None  # Python only: joined on close
         self._streams: set = set()  # Python only: the /events streams, ended on close
         self._streams_lock = threading.Lock()
+        self._streams_cond = threading.Condition(self._streams_lock)  # notified when _streams changes
         self._closed = threading.Event()
 
         self.OPTIONS("/", self.options)
@@ -489,7 +490,10 @@ class Server:
         try:
             filters = None
             filter_param = req.query("filter")
-            if filter_param != "":
+            if filter_param == "*":
+                # departure: events-filter-all: filter=* selects every message event (geth answers 400)
+                filters = _AllMsgs()
+            elif filter_param != "":
                 try:
                     filters = new_msg_filters(filter_param)
                 except ValueError as e:
@@ -513,10 +517,12 @@ class Server:
             w.flush()
 
             stream = _Stream(req._handler, events)
-            with self._streams_lock:
+            with self._streams_cond:
                 if self._closed.is_set():
+                    stream.close()
                     return
                 self._streams.add(stream)
+                self._streams_cond.notify_all()
             try:
                 if req.query("current") == "true":
                     try:
@@ -544,9 +550,11 @@ class Server:
             except OSError:
                 return  # the client went away mid-write
             finally:
-                with self._streams_lock:
-                    self._streams.discard(stream)
+                sub.unsubscribe()
                 stream.close()
+                with self._streams_cond:
+                    self._streams.discard(stream)
+                    self._streams_cond.notify_all()
         finally:
             sub.unsubscribe()
 
@@ -667,24 +675,28 @@ class Server:
             _http_error(w, "unsupported WebSocket version", 426)
             return
         try:
-            node.client()  # only a running node serves RPC
-        except Exception as e:
-            _http_error(w, "node not running: %s" % e, 503)
+            running = node.client() is not None  # only a running node serves RPC
+        except Exception:
+            running = False
+        if not running:
+            _http_error(w, "node not running", 503)
             return
         ws = _accept_websocket(h, key)
         stream = _Stream(h, None, ws=ws)
-        with self._streams_lock:
+        with self._streams_cond:
             if self._closed.is_set():
                 ws.close()
                 return
             self._streams.add(stream)
+            self._streams_cond.notify_all()
         try:
             node.serve_rpc(ws)
         except Exception as e:
             log.debug("node RPC connection ended", node=node.id().terminal_string(), err=e)
         finally:
-            with self._streams_lock:
+            with self._streams_cond:
                 self._streams.discard(stream)
+                self._streams_cond.notify_all()
             ws.close()
             w._streaming = True  # the response was the 101; nothing more to send
             h.close_connection = True
@@ -807,6 +819,13 @@ class MsgFilters(set):
         if MsgFilter(proto=msg.protocol, code=-1) in self:
             return True
         return MsgFilter(proto=msg.protocol, code=msg.code) in self
+
+
+class _AllMsgs(MsgFilters):
+    """``filter=*``: every message (a protocol name may hold the ``-`` that separates filters)."""
+
+    def match(self, msg: Msg) -> bool:
+        return True
 
 
 # proto: a protocol name; code: a message code, -1 for all

@@ -674,6 +674,20 @@ def test_http_cors(servers):
     assert status == 404 and headers["Access-Control-Allow-Origin"] == "*"
 
 
+def test_http_ui_negotiation(servers):
+    s = servers()
+    status, headers, body = _raw(s.url, "GET", "/", headers={"Accept": "text/html,application/xhtml+xml,*/*"})
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    assert b"<html" in body.lower()
+    status, headers, body2 = _raw(s.url, "GET", "/ui/")
+    assert status == 200 and body2 == body
+    status, headers, js = _raw(s.url, "GET", "/ui/app.js")
+    assert status == 200 and "javascript" in headers["Content-Type"]
+    for path in ("/ui/../http.py", "/ui/%2e%2e/http.py", "/ui/nope.js"):
+        status, _, _ = _raw(s.url, "GET", path)
+        assert status == 404, path
+
+
 def test_http_mocker_form(servers):
     """The mocker started and stopped through its form, boot on 3 nodes."""
     s = servers()
@@ -701,9 +715,10 @@ def test_http_mocker_form(servers):
     assert len(client.get_nodes()) == 3
 
 
-def _stream_count(api: Server) -> int:
-    with api._streams_lock:
-        return len(api._streams)
+def _wait_streams(api: Server, pred, what: str, timeout: float = 10.0) -> None:
+    """Wait until ``pred(number of open streams)`` holds; the server notifies every change."""
+    with api._streams_cond:
+        assert api._streams_cond.wait_for(lambda: pred(len(api._streams)), timeout), what
 
 
 def test_http_events_client_gone_frees_subscription(servers):
@@ -726,18 +741,14 @@ def test_http_events_client_gone_frees_subscription(servers):
             head += sock.recv(1024)
         assert head.startswith(b"HTTP/1.1 200")
         socks.append(sock)
-    deadline = time.monotonic() + 10
-    while _stream_count(s.api) < 3:  # the handlers register their streams after the headers
-        assert time.monotonic() < deadline
-        threading.Event().wait(0.01)
+    _wait_streams(s.api, lambda n: n == 3, "three streams")  # registered after the headers
     assert subscribers() == base + 3
     for sock in socks:
         sock.close()
-    # no event is sent: the server notices the closed sockets by itself
-    deadline = time.monotonic() + 10
-    while subscribers() != base or _stream_count(s.api) != 0:
-        assert time.monotonic() < deadline, "subscriptions not freed: %d" % (subscribers() - base)
-        threading.Event().wait(0.01)
+    # no event is sent: the server notices the closed sockets by itself; a stream leaves
+    # the set only after its feed subscription has ended
+    _wait_streams(s.api, lambda n: n == 0, "streams not ended")
+    assert subscribers() == base
 
 
 def test_http_events_client_unsubscribe(servers):
@@ -750,10 +761,7 @@ def test_http_events_client_unsubscribe(servers):
     client.create_node(adapters.random_node_config())
     sub.unsubscribe()
     assert sub.err().get(timeout=5) is None
-    deadline = time.monotonic() + 10
-    while _stream_count(s.api) != 0:
-        assert time.monotonic() < deadline
-        threading.Event().wait(0.01)
+    _wait_streams(s.api, lambda n: n == 0, "the server's stream did not end")
 
 
 def test_http_events_slow_client_is_cut(servers, monkeypatch):
@@ -767,10 +775,7 @@ def test_http_events_slow_client_is_cut(servers, monkeypatch):
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sock.sendall(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
-        deadline = time.monotonic() + 10
-        while _stream_count(s.api) < 1:
-            assert time.monotonic() < deadline
-            threading.Event().wait(0.01)
+        _wait_streams(s.api, lambda n: n == 1, "the stream")
         with s.api._streams_lock:
             stream = next(iter(s.api._streams))
         ev = stream._events
