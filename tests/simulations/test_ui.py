@@ -71,13 +71,31 @@ def _wait(driver, cond, what, timeout=30.0):
         pytest.fail("the page did not show %s within %.0fs (now: %r)" % (what, timeout, _drawn(driver)))
 
 
-def _drawn(driver):
-    from selenium.webdriver.common.by import By
+# The page redraws its SVG on every event, so elements are read and clicked inside one
+# script run: a Selenium element handle could go stale between finding and using it.
+def _js(driver, script, *args):
+    return driver.execute_script(script, *args)
 
-    nodes = driver.find_elements(By.CSS_SELECTOR, "#nodes g.node")
-    conns = driver.find_elements(By.CSS_SELECTOR, "#edges g.conn")
-    up = driver.find_elements(By.CSS_SELECTOR, "#nodes g.node.up")
-    return len(nodes), len(up), len(conns)
+
+def _drawn(driver):
+    return tuple(_js(driver, """return [document.querySelectorAll('#nodes g.node').length,
+                                        document.querySelectorAll('#nodes g.node.up').length,
+                                        document.querySelectorAll('#edges g.conn').length];"""))
+
+
+def _attrs(driver, selector, attr):
+    return _js(driver, "return Array.from(document.querySelectorAll(arguments[0]), e => e.getAttribute(arguments[1]));",
+               selector, attr)
+
+
+def _texts(driver, selector):
+    return _js(driver, "return Array.from(document.querySelectorAll(arguments[0]), e => e.textContent);", selector)
+
+
+def _click_node(driver, name):
+    assert _js(driver, """const g = document.querySelector('#nodes g.node[data-name="' + arguments[0] + '"]');
+                          if (!g) return false;
+                          g.dispatchEvent(new MouseEvent('click', {bubbles: true})); return true;""", name)
 
 
 def _shot(driver, name):
@@ -107,27 +125,27 @@ def test_ui_draws_network_and_follows_it(browser):
 
         assert browser.find_element(By.ID, "node-count").text == "4"
         assert browser.find_element(By.ID, "conn-count").text == "3"
-        drawn_names = {e.get_attribute("data-name") for e in browser.find_elements(By.CSS_SELECTOR, "#nodes g.node")}
+        drawn_names = set(_attrs(browser, "#nodes g.node", "data-name"))
         assert drawn_names == set(names)
         _shot(browser, "ui-4-nodes.png")
 
         client.disconnect_node(names[1], names[2])
         _wait(browser, lambda: _drawn(browser) == (4, 4, 2) and _drawn(browser), "a connection vanish")
-        labels = {e.get_attribute("data-conn") for e in browser.find_elements(By.CSS_SELECTOR, "#edges g.conn")}
+        labels = set(_attrs(browser, "#edges g.conn", "data-conn"))
         ids = [client.get_node(n).id for n in names]
         assert all(ids[1] not in lab or ids[2] not in lab for lab in labels)
 
         # the page's own buttons: pick node03 then node00 and connect them
         for name in ("node03", "node00"):
-            browser.find_element(By.CSS_SELECTOR, '#nodes g.node[data-name="%s"] circle' % name).click()
+            _click_node(browser, name)
         browser.find_element(By.ID, "btn-connect").click()
         _wait(browser, lambda: _drawn(browser) == (4, 4, 3) and _drawn(browser), "the connection made from the page")
         # its handshakes are message events: counted, and written on the new edge
         _wait(browser, lambda: int(browser.find_element(By.ID, "msg-count").text) >= 10, "message counts")
-        edge_counts = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#edges g.conn text")]
+        edge_counts = _texts(browser, "#edges g.conn text")
         assert edge_counts and all(int(c) > 0 for c in edge_counts)
         _shot(browser, "ui-msgs.png")
-        browser.find_element(By.CSS_SELECTOR, '#nodes g.node[data-name="node03"] circle').click()  # unselect
+        _click_node(browser, "node03")  # unselect
         browser.find_element(By.ID, "btn-node-stop").click()  # node00 is now the selected node
         _wait(browser, lambda: _drawn(browser)[1] == 3 and _drawn(browser), "a node stopped from the page")
         _shot(browser, "ui-after.png")
