@@ -3,6 +3,7 @@
 #                       20,000 examples per test; FUZZ_EXAMPLES=N to change). Not part of `make test`.
 #   make soak        -- full soak runs (2,000 server cycles; 24 discovery nodes for 5 minutes;
 #                       50 connections claiming 16 MiB frames against a p2pnode, before and after the hello;
+#                       2,000 junk connections against a p2pnode, absorbed in under 0.5 s;
 #                       6 p2pnodes finding each other by a discv5 topic)
 #   make soak-quick  -- the same scripts with reduced counts (a few minutes: the discv5 topic
 #                       run can wait out geth's one-minute tickets)
@@ -17,10 +18,12 @@ soak: $(STAMP)
 	$(PY) -m soak.soak_server --cycles 2000 --parallel 4
 	$(PY) -m soak.soak_discovery --nodes 24 --seconds 300
 	$(PY) -m tests.test_attacks --conns 50
+	$(PY) -m tests.test_junk_conns --conns 2000
 	$(PY) -m soak.soak_v5_topic --nodes 6 --timeout 600
 
 soak-quick: $(STAMP)
 	$(PY) -m soak.soak_server --cycles 200 --parallel 4
 	$(PY) -m soak.soak_discovery --nodes 12 --seconds 30
 	$(PY) -m tests.test_attacks --conns 20
+	$(PY) -m tests.test_junk_conns --conns 500 --goal 0.5
 	$(PY) -m soak.soak_v5_topic --nodes 3 --timeout 300
