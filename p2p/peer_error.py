@@ -31,6 +31,16 @@ _error_to_string = {
 }
 
 
+def new_peer_error(code: int, fmt: str = "", *args) -> PeerError:
+    """Build a PeerError; ``fmt``/``args`` use %-formatting and extend the code's text."""
+    desc = _error_to_string.get(code)
+    if desc is None:
+        raise ValueError("invalid error code")
+    if fmt:
+        desc += ": " + (fmt % args if args else fmt)
+    return PeerError(code, desc)
+
+
 class PeerError(Exception):
     """A protocol-level error about a peer's messages, with one of the codes above."""
 
@@ -41,16 +51,6 @@ class PeerError(Exception):
 
     def __str__(self):
         return self.message
-
-
-def new_peer_error(code: int, fmt: str = "", *args) -> PeerError:
-    """Build a PeerError; ``fmt``/``args`` use %-formatting and extend the code's text."""
-    desc = _error_to_string.get(code)
-    if desc is None:
-        raise ValueError("invalid error code")
-    if fmt:
-        desc += ": " + (fmt % args if args else fmt)
-    return PeerError(code, desc)
 
 
 class ErrProtocolReturned(Exception):

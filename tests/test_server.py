@@ -11,6 +11,7 @@ import pytest
 
 from p2p import crypto, peer_error, rlpx, server as srvmod
 from p2p.discover.node import NodeID, new_node, pubkey_id
+from p2p.netutil import addr_str
 from p2p.peer import ProtoHandshake
 from p2p.protocol import Protocol
 from p2p.server import (
@@ -83,16 +84,6 @@ def start_test_server(id, pf, **cfg):
     return server
 
 
-def _addr(fd_addr):
-    return "%s:%d" % (fd_addr[0], fd_addr[1])
-
-
-def _peer_addr_str(a):
-    if isinstance(a, tuple):
-        return _addr(a)
-    return str(a)
-
-
 # ---------------------------------------------------------------------------
 # geth's tests
 
@@ -112,7 +103,7 @@ def test_server_listen():
         c = socket.create_connection((host, port), timeout=WAIT)
         try:
             peer = connected.get(timeout=WAIT)
-            assert _peer_addr_str(peer.local_addr()) == _addr(c.getpeername())
+            assert addr_str(peer.local_addr()) == addr_str(c.getpeername())
             assert srv.peers() == [peer]
             assert srv.peer_count() == 1
         finally:
@@ -148,7 +139,7 @@ def test_server_dial():
             peer = connected.get(timeout=WAIT)
             assert peer.id() == remid
             assert peer.name() == "test"
-            assert _peer_addr_str(peer.remote_addr()) == _addr(fd.getsockname())
+            assert addr_str(peer.remote_addr()) == addr_str(fd.getsockname())
             assert srv.peers() == [peer]
         finally:
             fd.close()
@@ -156,6 +147,50 @@ def test_server_dial():
         srv.stop()
         listener.close()
         t.join(WAIT)
+
+
+def test_server_task_scheduling():
+    done = queue.Queue()
+    tc = [0]
+
+    def new_func(running, peers):
+        tc[0] += 1
+        return [testTask(tc[0] - 1)]
+
+    srv = Server(Config(max_peers=10))
+    returned = _run_loop_only(srv, taskgen(new_func, done.put))
+    gotdone = [done.get(timeout=WAIT) for _ in range(100)]
+    for i, task in enumerate(gotdone):
+        assert task.index == i, "task %d has wrong index, got %d" % (i, task.index)
+        assert task.called, "task %d was not called" % i
+    srv.stop()
+    assert returned.wait(WAIT), "Server.run did not return"
+
+
+def test_server_many_tasks():
+    alltasks = [testTask(i) for i in range(300)]
+    bounds = [0, 0]
+
+    def new_func(running, peers):
+        start, end = bounds[1], min(bounds[1] + maxActiveDialTasks + 10, len(alltasks))
+        bounds[:] = [start, end]
+        return alltasks[start:end]
+
+    done = queue.Queue()
+    srv = Server(Config())
+    _run_loop_only(srv, taskgen(new_func, done.put))
+    try:
+        doneset = set()
+        while len(doneset) < len(alltasks):
+            try:
+                tt = done.get(timeout=WAIT)
+            except queue.Empty:
+                missing = sorted(set(range(len(alltasks))) - doneset)
+                pytest.fail("%d of %d tasks got done; missing %s" % (len(doneset), len(alltasks), missing[:20]))
+            assert tt.index not in doneset, "task %d got done more than once" % tt.index
+            doneset.add(tt.index)
+    finally:
+        srv.stop()
 
 
 class taskgen:  # noqa: N801 - geth's name
@@ -222,50 +257,6 @@ def _run_loop_only(srv, dialstate):
     return returned
 
 
-def test_server_task_scheduling():
-    done = queue.Queue()
-    tc = [0]
-
-    def new_func(running, peers):
-        tc[0] += 1
-        return [testTask(tc[0] - 1)]
-
-    srv = Server(Config(max_peers=10))
-    returned = _run_loop_only(srv, taskgen(new_func, done.put))
-    gotdone = [done.get(timeout=WAIT) for _ in range(100)]
-    for i, task in enumerate(gotdone):
-        assert task.index == i, "task %d has wrong index, got %d" % (i, task.index)
-        assert task.called, "task %d was not called" % i
-    srv.stop()
-    assert returned.wait(WAIT), "Server.run did not return"
-
-
-def test_server_many_tasks():
-    alltasks = [testTask(i) for i in range(300)]
-    bounds = [0, 0]
-
-    def new_func(running, peers):
-        start, end = bounds[1], min(bounds[1] + maxActiveDialTasks + 10, len(alltasks))
-        bounds[:] = [start, end]
-        return alltasks[start:end]
-
-    done = queue.Queue()
-    srv = Server(Config())
-    _run_loop_only(srv, taskgen(new_func, done.put))
-    try:
-        doneset = set()
-        while len(doneset) < len(alltasks):
-            try:
-                tt = done.get(timeout=WAIT)
-            except queue.Empty:
-                missing = sorted(set(range(len(alltasks))) - doneset)
-                pytest.fail("%d of %d tasks got done; missing %s" % (len(doneset), len(alltasks), missing[:20]))
-            assert tt.index not in doneset, "task %d got done more than once" % tt.index
-            doneset.add(tt.index)
-    finally:
-        srv.stop()
-
-
 def _newconn(id, fds, flags=inboundConn):
     fd, other = socket.socketpair()
     fds += [fd, other]
@@ -297,49 +288,6 @@ def test_server_at_cap():
         srv.stop()
         for fd in fds:
             fd.close()
-
-
-class setupTransport:  # noqa: N801 - geth's name
-    def __init__(self, id, enc_handshake_err=None, phs=None, proto_handshake_err=None):
-        self.id = id
-        self.enc_handshake_err = enc_handshake_err
-        self.phs = phs
-        self.proto_handshake_err = proto_handshake_err
-        self.calls = ""
-        self.close_err = None
-
-    def do_enc_handshake(self, prv, dial_dest):
-        self.calls += "doEncHandshake,"
-        if self.enc_handshake_err is not None:
-            raise self.enc_handshake_err
-        return self.id
-
-    def do_proto_handshake(self, our):
-        self.calls += "doProtoHandshake,"
-        if self.proto_handshake_err is not None:
-            raise self.proto_handshake_err
-        return self.phs
-
-    def close(self, err):
-        self.calls += "close,"
-        self.close_err = err
-
-    # setup_conn must not touch the message stream.
-    def write_msg(self, msg):
-        raise AssertionError("write_msg called on setupTransport")
-
-    def read_msg(self):
-        raise AssertionError("read_msg called on setupTransport")
-
-
-def _discard_run(peer, rw):
-    while True:
-        msg = rw.read_msg()
-        msg.discard()
-
-
-def _discard_protocol():
-    return Protocol(name="discard", version=1, length=1, run=_discard_run)
 
 
 def test_server_setup_conn():
@@ -386,6 +334,49 @@ def test_server_setup_conn():
         else:
             assert tt.close_err is want, "test %d: close error mismatch: got %r, want %r" % (i, tt.close_err, want)
         assert tt.calls == test["want_calls"], "test %d: calls mismatch: got %r" % (i, tt.calls)
+
+
+class setupTransport:  # noqa: N801 - geth's name
+    def __init__(self, id, enc_handshake_err=None, phs=None, proto_handshake_err=None):
+        self.id = id
+        self.enc_handshake_err = enc_handshake_err
+        self.phs = phs
+        self.proto_handshake_err = proto_handshake_err
+        self.calls = ""
+        self.close_err = None
+
+    def do_enc_handshake(self, prv, dial_dest):
+        self.calls += "doEncHandshake,"
+        if self.enc_handshake_err is not None:
+            raise self.enc_handshake_err
+        return self.id
+
+    def do_proto_handshake(self, our):
+        self.calls += "doProtoHandshake,"
+        if self.proto_handshake_err is not None:
+            raise self.proto_handshake_err
+        return self.phs
+
+    def close(self, err):
+        self.calls += "close,"
+        self.close_err = err
+
+    # setup_conn must not touch the message stream.
+    def write_msg(self, msg):
+        raise AssertionError("write_msg called on setupTransport")
+
+    def read_msg(self):
+        raise AssertionError("read_msg called on setupTransport")
+
+
+def _discard_run(peer, rw):
+    while True:
+        msg = rw.read_msg()
+        msg.discard()
+
+
+def _discard_protocol():
+    return Protocol(name="discard", version=1, length=1, run=_discard_run)
 
 
 def newkey():
@@ -444,7 +435,7 @@ def test_conn_string():
         c = conn(a, None, inboundConn | trustedConn, id=id)
         s = str(c)
         assert s.startswith("trusted-inbound " + id.hex())
-        assert s.endswith(_addr(b.getsockname()))
+        assert s.endswith(addr_str(b.getsockname()))
     finally:
         a.close()
         b.close()

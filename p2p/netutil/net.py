@@ -105,48 +105,6 @@ def parse_cidr(s: str):
     return net
 
 
-class Netlist(list):
-    """A list of IP networks (``ipaddress.ip_network`` objects)."""
-
-    def add(self, cidr: str) -> None:
-        """Append a network given in CIDR notation; ParseError if invalid."""
-        self.append(parse_cidr(cidr))
-
-    def contains(self, ip) -> bool:
-        """Whether ``ip`` lies in any of the networks."""
-        ip = to_ip(ip)
-        if ip is None:
-            return False
-        for net in self:
-            if ip in net:
-                return True
-        return False
-
-    def marshal_toml(self) -> list:
-        return [str(n) for n in self]
-
-    @classmethod
-    def unmarshal_toml(cls, masks) -> "Netlist":
-        return cls(parse_cidr(m) for m in masks)
-
-    def __str__(self):
-        return ", ".join(str(n) for n in self)
-
-
-def parse_netlist(s: str) -> Netlist:
-    """Parse a comma-separated list of CIDR masks; whitespace is ignored."""
-    s = s.replace(" ", "").replace("\n", "").replace("\t", "")
-    lst = Netlist()
-    for mask in s.split(","):
-        if mask == "":
-            continue
-        lst.append(parse_cidr(mask))
-    return lst
-
-
-lan4, lan6, special4, special6 = Netlist(), Netlist(), Netlist(), Netlist()
-
-
 def _init():
     """Fill the LAN and special-network lists (Go's package init)."""
     # RFC 5735, RFC 5156 and the IANA special-purpose address registries.
@@ -164,6 +122,46 @@ def _init():
         special6.add(c)
 
 
+def parse_netlist(s: str) -> Netlist:
+    """Parse a comma-separated list of CIDR masks; whitespace is ignored."""
+    s = s.replace(" ", "").replace("\n", "").replace("\t", "")
+    lst = Netlist()
+    for mask in s.split(","):
+        if mask == "":
+            continue
+        lst.append(parse_cidr(mask))
+    return lst
+
+
+class Netlist(list):
+    """A list of IP networks (``ipaddress.ip_network`` objects)."""
+
+    def marshal_toml(self) -> list:
+        return [str(n) for n in self]
+
+    @classmethod
+    def unmarshal_toml(cls, masks) -> "Netlist":
+        return cls(parse_cidr(m) for m in masks)
+
+    def add(self, cidr: str) -> None:
+        """Append a network given in CIDR notation; ParseError if invalid."""
+        self.append(parse_cidr(cidr))
+
+    def contains(self, ip) -> bool:
+        """Whether ``ip`` lies in any of the networks."""
+        ip = to_ip(ip)
+        if ip is None:
+            return False
+        for net in self:
+            if ip in net:
+                return True
+        return False
+
+    def __str__(self):
+        return ", ".join(str(n) for n in self)
+
+
+lan4, lan6, special4, special6 = Netlist(), Netlist(), Netlist(), Netlist()
 _init()
 
 

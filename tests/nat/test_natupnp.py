@@ -24,6 +24,26 @@ from tests.nat.fakes import WAIT
 SEARCH = 0.5  # SSDP wait in tests (seconds); discovery ends early when found
 
 
+def test_upnp_ddwrt():
+    dev = FakeIGD(DDWRT_SSDP, {
+        "GET /InternetGatewayDevice.xml": igd_description(),
+        "POST /control?WANIPConnection": DDWRT_NATRSIP,
+    })
+    with dev:
+        discovered = discover_upnp(ssdp_addr=dev.ssdp_addr, search_timeout=SEARCH)
+        assert discovered is not None, "not discovered"
+        assert isinstance(discovered, natupnp.upnp)
+        assert discovered.service == "IGDv1-IP1"
+        want_url = "http://%s:%d/InternetGatewayDevice.xml" % dev.listener.server_address[:2]
+        assert discovered.dev.url_base_str == want_url
+        assert str(discovered) == "UPNP IGDv1-IP1"
+        # The M-SEARCH reached the fake and asked for the WAN connection device.
+        first = dev.ssdp_requests.get(timeout=WAIT)
+        assert b"M-SEARCH * HTTP/1.1" in first and b'MAN: "ssdp:discover"' in first
+        # Discovery checked that NAT is enabled.
+        assert dev.wait_action("GetNATRSIPStatus") == {}
+
+
 class FakeIGD:
     """A discoverable UPnP device answering SSDP and HTTP with canned replies.
 
@@ -264,26 +284,6 @@ def soap_fault(code, desc):
                  '<UPnPError xmlns="urn:schemas-upnp-org:control-1-0"><errorCode>%d</errorCode>'
                  '<errorDescription>%s</errorDescription></UPnPError></detail></s:Fault></s:Body></s:Envelope>'
                  % (code, desc))
-
-
-def test_upnp_ddwrt():
-    dev = FakeIGD(DDWRT_SSDP, {
-        "GET /InternetGatewayDevice.xml": igd_description(),
-        "POST /control?WANIPConnection": DDWRT_NATRSIP,
-    })
-    with dev:
-        discovered = discover_upnp(ssdp_addr=dev.ssdp_addr, search_timeout=SEARCH)
-        assert discovered is not None, "not discovered"
-        assert isinstance(discovered, natupnp.upnp)
-        assert discovered.service == "IGDv1-IP1"
-        want_url = "http://%s:%d/InternetGatewayDevice.xml" % dev.listener.server_address[:2]
-        assert discovered.dev.url_base_str == want_url
-        assert str(discovered) == "UPNP IGDv1-IP1"
-        # The M-SEARCH reached the fake and asked for the WAN connection device.
-        first = dev.ssdp_requests.get(timeout=WAIT)
-        assert b"M-SEARCH * HTTP/1.1" in first and b'MAN: "ssdp:discover"' in first
-        # Discovery checked that NAT is enabled.
-        assert dev.wait_action("GetNATRSIPStatus") == {}
 
 
 def full_igd(add_resp=None, ext_ip="203.0.113.7", nat_enabled=1, **desc_kw):
