@@ -4,7 +4,8 @@
 #   make soak        -- full soak runs (2,000 server cycles; 24 discovery nodes for 5 minutes;
 #                       50 connections claiming 16 MiB frames against a p2pnode, before and after the hello;
 #                       2,000 junk connections against a p2pnode, absorbed in under 0.5 s;
-#                       6 p2pnodes finding each other by a discv5 topic)
+#                       6 p2pnodes finding each other by a discv5 topic; 20 discv5 Networks
+#                       searching a topic on 127.0.0.1 and the discv5 simulations at full size)
 #   make soak-quick  -- the same scripts with reduced counts (a few minutes: the discv5 topic
 #                       run can wait out geth's one-minute tickets)
 FUZZ_EXAMPLES ?= 20000
@@ -20,6 +21,7 @@ soak: $(STAMP)
 	$(PY) -m tests.test_attacks --conns 50
 	$(PY) -m tests.test_junk_conns --conns 2000
 	$(PY) -m soak.soak_v5_topic --nodes 6 --timeout 600
+	GETHP2P_V5_NETWORK=1 GETHP2P_SIM_FULL=1 $(PY) -m pytest -q -s tests/discv5/test_v5_network.py tests/discv5/test_sim.py
 
 soak-quick: $(STAMP)
 	$(PY) -m soak.soak_server --cycles 200 --parallel 4
@@ -27,3 +29,4 @@ soak-quick: $(STAMP)
 	$(PY) -m tests.test_attacks --conns 20
 	$(PY) -m tests.test_junk_conns --conns 500 --goal 0.5
 	$(PY) -m soak.soak_v5_topic --nodes 3 --timeout 300
+	GETHP2P_V5_NETWORK=1 $(PY) -m pytest -q -s tests/discv5/test_v5_network.py
