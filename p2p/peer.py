@@ -23,7 +23,7 @@ import dataclasses
 import queue
 import threading
 import time
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import rlp
 
@@ -299,7 +299,7 @@ class Peer:
         self._pongs_owed = 0
         self._pong_sender = False
 
-    def id(self):
+    def id(self) -> NodeID:
         """The remote node's ID (its public key)."""
         return self.rw.id
 
@@ -311,10 +311,10 @@ class Peer:
         """The capabilities (sub-protocols) the remote node advertised."""
         return self.rw.caps
 
-    def remote_addr(self):
+    def remote_addr(self) -> Any:
         return self.rw.fd.getpeername()
 
-    def local_addr(self):
+    def local_addr(self) -> Any:
         return self.rw.fd.getsockname()
 
     def disconnect(self, reason: DiscReason) -> None:
@@ -328,7 +328,7 @@ class Peer:
     def inbound(self) -> bool:
         return self.rw.flags & inboundConn != 0
 
-    def run(self):
+    def run(self) -> Tuple[bool, Optional[BaseException]]:
         """Run the peer until it ends; return ``(remote_requested, err)``."""
         write_start = _WriteStart(self._closed)
         remote_requested = False

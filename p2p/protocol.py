@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Optional
+
+if TYPE_CHECKING:  # peer imports this module
+    from p2p.discover.node import NodeID
+    from p2p.message import MsgReadWriter
+    from p2p.peer import Peer
 
 
 class Protocol:
@@ -24,10 +29,10 @@ class Protocol:
         name: str = "",
         version: int = 0,
         length: int = 0,
-        run: Optional[Callable[[Any, Any], Any]] = None,
+        run: Optional[Callable[["Peer", "MsgReadWriter"], Optional[BaseException]]] = None,
         node_info: Optional[Callable[[], Any]] = None,
-        peer_info: Optional[Callable[[Any], Any]] = None,
-    ):
+        peer_info: Optional[Callable[["NodeID"], Any]] = None,
+    ) -> None:
         self.name = name
         self.version = version
         self.length = length

@@ -16,26 +16,32 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, List, Optional
+from typing import Any, Callable, List, Optional
 
 from p2p import dial as _dial
 from p2p import peer_error
 from p2p.discover.node import Node, new_node, pubkey_id
-from p2p.event import Feed
-from p2p.log import get_logger
+from p2p.event import Feed, Subscription
+from p2p.log import Logger, get_logger
 from p2p.metrics import new_metered_conn
 from p2p.netutil import addr_str, is_temporary_error
+from p2p.crypto import PrivateKey
+from p2p.dial import NodeDialer
+from p2p.nat.nat import Interface as NATInterface
+from p2p.netutil.net import Netlist
 from p2p.peer import (
+    Peer,
     PeerEvent,
     PeerEventTypeAdd,
     PeerEventTypeDrop,
+    PeerInfo,
     ProtoHandshake,
     baseProtocolVersion,
-    Peer,
     count_matching_protocols,
     new_peer,
 )
 from p2p.peer_error import is_conn_error
+from p2p.protocol import Protocol
 
 defaultDialTimeout = 15.0
 
@@ -78,7 +84,7 @@ class Config:
     """Server options; none may change while the server runs."""
 
     # secp256k1 private key of this node (required).
-    private_key: Any = None
+    private_key: Optional[PrivateKey] = None
     # Most peers connected at once; must be > 0 to accept anyone.
     max_peers: int = 0
     # Most inbound connections in the handshake phase; 0 means 50.
@@ -92,32 +98,32 @@ class Config:
     # Node name sent in the devp2p hello.
     name: str = ""
     # Nodes used to join the discovery network.
-    bootstrap_nodes: List[Any] = field(default_factory=list)
+    bootstrap_nodes: List[Node] = field(default_factory=list)
     # discv5 nodes (p2p.discv5.node.Node) used to join the topic discovery network.
     bootstrap_nodes_v5: List[Any] = field(default_factory=list)
     # Nodes kept connected at all times.
-    static_nodes: List[Any] = field(default_factory=list)
+    static_nodes: List[Node] = field(default_factory=list)
     # Nodes always allowed in, even above max_peers.
-    trusted_nodes: List[Any] = field(default_factory=list)
+    trusted_nodes: List[Node] = field(default_factory=list)
     # A netutil.Netlist: when set, only these networks are dialed / accepted.
-    net_restrict: Any = None
+    net_restrict: Optional[Netlist] = None
     # Path of the node database ("" keeps it in a temporary directory).
     node_database: str = ""
     # Sub-protocols (p2p.protocol.Protocol) offered to every peer.
-    protocols: List[Any] = field(default_factory=list)
+    protocols: List[Protocol] = field(default_factory=list)
     # "host:port" to listen on (TCP, and UDP for discovery). Port 0 picks a free
     # port; start() writes the real address back. "" disables listening.
     listen_addr: str = ""
     # A p2p.nat interface used to map the listening ports, or None.
-    nat: Any = None
+    nat: Optional[NATInterface] = None
     # A NodeDialer (object with dial(node) -> socket); None means TCPDialer.
-    dialer: Any = None
+    dialer: Optional[NodeDialer] = None
     # Never dial out.
     no_dial: bool = False
     # Emit PeerEvents for every message sent and received.
     enable_msg_events: bool = False
     # A p2p.log.Logger; None means get_logger("p2p").
-    logger: Any = None
+    logger: Optional[Logger] = None
 
 
 def split_host_port(addr: str):
@@ -354,7 +360,9 @@ class Server:
     reading ``srv.max_peers`` (etc.) falls through to it.
     """
 
-    def __init__(self, config: Optional[Config] = None, new_transport=None, new_peer_hook=None, **kw):
+    def __init__(self, config: Optional[Config] = None,
+                 new_transport: Optional[Callable[[socket.socket], Any]] = None,
+                 new_peer_hook: Optional[Callable[[Peer], None]] = None, **kw: Any):
         if config is None:
             config = Config(**kw)
         elif kw:
@@ -446,19 +454,19 @@ class Server:
                 return 0
         return count[0]
 
-    def add_peer(self, node) -> None:
+    def add_peer(self, node: Node) -> None:
         """Connect to node and keep it connected (re-dialed after drops)."""
         self._post("addstatic", node)
 
-    def remove_peer(self, node) -> None:
+    def remove_peer(self, node: Node) -> None:
         """Stop keeping node connected and disconnect it."""
         self._post("removestatic", node)
 
-    def subscribe_events(self, ch):
+    def subscribe_events(self, ch: "queue.Queue[PeerEvent]") -> Subscription:
         """Send PeerEvents to ch (a queue.Queue); returns the Subscription."""
         return self.peer_feed.subscribe(ch)
 
-    def self(self):
+    def self(self) -> Node:
         """This node's endpoint: ID, (external) IP, ports."""
         with self.lock:
             if not self.running:
@@ -469,9 +477,9 @@ class Server:
         if ntab is None:
             nid = pubkey_id(self.config.private_key.public_key)
             if listener is None:
-                return _new_node(nid, self._ext_ip or "0.0.0.0", 0, 0)
+                return new_node(nid, self._ext_ip or "0.0.0.0", 0, 0)
             host, port = listener.getsockname()[:2]
-            return _new_node(nid, self._ext_ip or host, 0, port)
+            return new_node(nid, self._ext_ip or host, 0, port)
         return ntab.self()
 
     def stop(self) -> None:
@@ -948,7 +956,7 @@ class Server:
             finally:
                 slots.put(None)
 
-    def setup_conn(self, fd, flags, dial_dest):
+    def setup_conn(self, fd: socket.socket, flags: ConnFlag, dial_dest: Optional[Node]) -> Optional[BaseException]:
         """Run both handshakes on fd and add it as a peer; returns the error or None."""
         c = conn(fd, self.new_transport(fd), flags, cont=_Reply(self.quit))
         with self._aux_lock:
@@ -1049,7 +1057,7 @@ class Server:
                 info.protocols[proto.name] = query() if query is not None else "unknown"
         return info
 
-    def peers_info(self):
+    def peers_info(self) -> List[PeerInfo]:
         """PeerInfo of every connected peer, sorted by node ID."""
         infos = [p.info() for p in self.peers() if p is not None]
         infos.sort(key=lambda i: i.id)
@@ -1119,10 +1127,6 @@ def _nat_map(m, quit, protocol, extport, intport, name):
     from p2p.nat import nat
 
     nat.map(m, quit, protocol, extport, intport, name)
-
-
-def _new_node(nid, ip, udp, tcp):
-    return new_node(nid, ip, udp, tcp)
 
 
 def _empty_node():

@@ -239,16 +239,16 @@ def test_peer_disconnect_race():
             Protocol(name="disconnect", run=disconnect, length=1),
         ])
         extra = []
-        # Simulate incoming messages.
+        # Two messages arrive from the remote.
         extra.append(_sender(tp.rw, baseProtocolLength + 1))
         extra.append(_sender(tp.rw, baseProtocolLength + 2))
-        # Close the network connection.
+        # The connection goes away under the peer.
         closer = threading.Thread(target=tp.close, name="test.closer")
         closer.start()
         extra.append(closer)
-        # Make protocol "closereq" return.
+        # "closereq" ends with an error...
         protoclose.put(Exception("protocol closed"))
-        # Make protocol "disconnect" call peer.disconnect.
+        # ...and "disconnect" asks the peer to disconnect.
         protodisc.put(DiscAlreadyConnected)
         # Sometimes something else calls disconnect, sometimes the remote asks to.
         if rnd.random() < 0.5:
@@ -284,33 +284,33 @@ def _pr(name="", version=0, length=0):
 
 def test_match_protocols():
     tests = [
-        # No remote capabilities
+        # the remote offers nothing
         dict(local=[_pr("a")], remote=[], match={}),
-        # No local protocols
+        # we run nothing
         dict(local=[], remote=[Cap("a", 0)], match={}),
-        # No mutual protocols
+        # different names on each side
         dict(local=[_pr("b")], remote=[Cap("a", 0)], match={}),
-        # Some matches, some differences
+        # two names shared, one on each side only
         dict(remote=[Cap("local", 0), Cap("match1", 0), Cap("match2", 0)],
              local=[_pr("match1"), _pr("match2"), _pr("remote")],
              match={"match1": ("match1", 0, 0), "match2": ("match2", 0, 0)}),
-        # Various alphabetical ordering
+        # the same names listed in different orders
         dict(remote=[Cap("aa", 0), Cap("ab", 0), Cap("bb", 0), Cap("ba", 0)],
              local=[_pr("ba"), _pr("bb"), _pr("ab"), _pr("aa")],
              match={n: (n, 0, 0) for n in ("aa", "ab", "ba", "bb")}),
-        # No mutual versions
+        # one name, no version in common
         dict(remote=[Cap("", 1)], local=[_pr(version=2)], match={}),
-        # Multiple versions, single common
+        # several versions, one in common
         dict(remote=[Cap("", 1), Cap("", 2)], local=[_pr(version=2), _pr(version=3)],
              match={"": ("", 2, 0)}),
-        # Multiple versions, multiple common
+        # several versions in common: the highest wins
         dict(remote=[Cap("", 1), Cap("", 2), Cap("", 3), Cap("", 4)], local=[_pr(version=2), _pr(version=3)],
              match={"": ("", 3, 0)}),
-        # Various version orderings
+        # versions listed out of order: still the highest common one
         dict(remote=[Cap("", 4), Cap("", 1), Cap("", 3), Cap("", 2)],
              local=[_pr(version=2), _pr(version=3), _pr(version=1)],
              match={"": ("", 3, 0)}),
-        # Versions overriding sub-protocol lengths
+        # the winning version's length sets the next protocol's offset
         dict(remote=[Cap("", 1), Cap("", 2), Cap("", 3), Cap("a", 0)],
              local=[_pr(version=1, length=1), _pr(version=2, length=2), _pr(version=3, length=3), _pr("a")],
              match={"": ("", 3, 0), "a": ("a", 0, 3)}),
