@@ -34,6 +34,13 @@ __all__ = [
     "endpoint", "ping_fast", "uint_prefix",
 ]
 
+from typing import Optional, Tuple, Union
+
+# A decoded item: (kind, item_start, payload_start, payload_end) over the input buffer.
+Item = Tuple[int, int, int, int]
+# What the typed readers accept as input.
+Buffer = Union[bytes, bytearray, memoryview]
+
 BYTE = 0    # a single byte below 0x80, its own encoding
 STRING = 1  # a string with a header (0x80..0xbf)
 LIST = 2    # a list (0xc0..0xff)
@@ -55,7 +62,7 @@ def encode_length(n: int, offset: int) -> bytes:
     return bytes((offset + 55 + len(ln),)) + ln
 
 
-def encode_bytes(b) -> bytes:
+def encode_bytes(b: Buffer) -> bytes:
     """The encoding of a byte string."""
     n = len(b)
     if n == 1 and b[0] < 0x80:
@@ -105,7 +112,7 @@ def encode_raw(obj) -> bytes:
 # Decoding
 
 
-def _long(buf, pos, end, b0):
+def _long(buf: Buffer, pos: int, end: int, b0: int) -> Tuple[int, int]:
     # The payload bounds of a long string (0xb8..0xbf) or long list (0xf8..0xff).
     ll = b0 - (0xB7 if b0 < 0xC0 else 0xF7)
     s = pos + 1 + ll
@@ -119,7 +126,7 @@ def _long(buf, pos, end, b0):
     return s, s + n
 
 
-def head(buf, pos: int, end: int):
+def head(buf: Buffer, pos: int, end: int) -> Item:
     """The item starting at ``buf[pos]``, which must end by ``end``."""
     if pos >= end:
         raise DecodeError("rlp: unexpected EOF")
@@ -139,7 +146,7 @@ def head(buf, pos: int, end: int):
     return (kind, pos, ps, pe)
 
 
-def split(buf, s: int, e: int) -> list:
+def split(buf: Buffer, s: int, e: int) -> list:
     """The items of the list payload ``buf[s:e]`` (:func:`head` unrolled: this is hot)."""
     out = []
     append = out.append
@@ -170,14 +177,14 @@ def split(buf, s: int, e: int) -> list:
     return out
 
 
-def string(it, buf) -> bytes:
+def string(it: Item, buf: Buffer) -> bytes:
     """The value of a string item."""
     if it[0] == LIST:
         raise DecodeError("rlp: expected input string or byte")
     return buf[it[2]:it[3]]
 
 
-def uint(it, buf, maxbytes: int) -> int:
+def uint(it: Item, buf: Buffer, maxbytes: int) -> int:
     """The value of an unsigned integer item of at most ``maxbytes`` bytes."""
     kind, _, ps, pe = it
     if kind == BYTE:
@@ -197,7 +204,7 @@ def uint(it, buf, maxbytes: int) -> int:
     return int.from_bytes(buf[ps:pe], "big")
 
 
-def fields(it, buf, n: int, tail: bool) -> list:
+def fields(it: Item, buf: Buffer, n: int, tail: bool) -> list:
     """The elements of a list item with ``n`` fields (more only if ``tail``)."""
     if it[0] != LIST:
         raise DecodeError("rlp: expected input list")
@@ -209,12 +216,12 @@ def fields(it, buf, n: int, tail: bool) -> list:
     return items
 
 
-def raw(it, buf) -> bytes:
+def raw(it: Item, buf: Buffer) -> bytes:
     """The whole encoding of an item (header and payload)."""
     return buf[it[1]:it[3]]
 
 
-def decode(data, strict: bool = True):
+def decode(data: Buffer, strict: bool = True) -> Union[bytes, list]:
     """Any RLP value as nested lists of ``bytes`` (pyrlp's ``decode`` without sedes).
 
     With ``strict`` the item must end the input, as in pyrlp; without it, bytes
@@ -248,12 +255,12 @@ def decode(data, strict: bool = True):
 # discv4 shapes: endpoints and pings take these paths on almost every packet.
 
 
-def _endpoint_general(it, buf):
+def _endpoint_general(it: Item, buf: Buffer) -> Tuple[bytes, int, int]:
     f = fields(it, buf, 3, False)
     return string(f[0], buf), uint(f[1], buf, 2), uint(f[2], buf, 2)
 
 
-def _port(buf, pos: int, e: int):
+def _port(buf: Buffer, pos: int, e: int) -> Optional[Tuple[int, int]]:
     # A canonical port of up to two bytes at buf[pos] inside an endpoint ending at e:
     # (port, next position), or None for any other shape.
     if pos >= e:
@@ -268,7 +275,7 @@ def _port(buf, pos: int, e: int):
     return None
 
 
-def endpoint(it, buf):
+def endpoint(it: Item, buf: Buffer) -> Tuple[bytes, int, int]:
     """A discv4 endpoint list ``[ip, udp-port, tcp-port]``: ``(raw ip, udp, tcp)``.
 
     The usual shape (a 4- or 16-byte IP, canonical ports of up to two bytes) is
@@ -299,7 +306,7 @@ def endpoint(it, buf):
     return raw_ip, udp_port, tcp_port
 
 
-def ping_fast(buf, pos: int, end: int):
+def ping_fast(buf: Buffer, pos: int, end: int) -> Optional[tuple]:
     """A discv4 ping body of the usual shape, read in one pass, or None.
 
     The usual shape: a short list of a one-byte version, two short endpoint lists
@@ -371,7 +378,7 @@ def ping_fast(buf, pos: int, end: int):
 # RLPx frames: the message code that starts every frame.
 
 
-def uint_prefix(buf, end: int, maxbytes: int = 8):
+def uint_prefix(buf: Buffer, end: int, maxbytes: int = 8) -> Tuple[int, int]:
     """The unsigned integer item at the start of ``buf[:end]``: ``(value, item length)``."""
     if end <= 0:
         raise DecodeError("rlp: unexpected EOF")
