@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: test lint bench install clean demo
+.PHONY: test lint bench install clean demo demo-v5
 
 $(STAMP): setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -57,6 +57,10 @@ $(DEMO_STAMP): $(STAMP)
 NODES ?= 16
 demo: $(DEMO_STAMP)
 	$(PY) -m p2p.cmd.demo --nodes $(NODES)
+
+# make demo-v5 -- 16 discovery v5 nodes on 127.0.0.1, 4 register topic "chat", all search it; demo-output/topic.png
+demo-v5: $(DEMO_STAMP)
+	$(PY) -m p2p.cmd.demo --v5 --nodes $(NODES)
 
 # make sim -- a simulation network of SIM_NODES ping-pong nodes on 127.0.0.1:8888 (SIM_ADAPTER=exec for one
 # process per node); open the printed URL in a browser, or drive it with p2psim

@@ -14,6 +14,13 @@ demo counts who received it. It then writes two pictures to ``demo-output/``:
 It stops every node, checks that no thread is left behind, prints a one-line
 summary and exits 0; a network that does not converge in time exits 1 and
 says what is missing. Nothing leaves the loopback interface.
+
+``--v5`` (``make demo-v5``) shows topic discovery instead: N discovery v5 nodes
+(node 0 is their bootnode), ``--registrants`` of them register topic "chat"
+and every node searches it. Progress lines show the table sizes and how many
+registrants the searchers have found; registration waits for geth's one-minute
+ticket, so expect one to two minutes. The picture ``topic.png`` shows who found
+whom.
 """
 
 from __future__ import annotations
@@ -244,6 +251,155 @@ def _run(n_nodes, timeout, out_dir, out, max_peers, plots) -> int:
     return 0 if ok else 1
 
 
+class V5Node:
+    """One discovery v5 Network on its own UDP socket, searching (and maybe registering) a topic."""
+
+    def __init__(self, index: int, bootnode, topic: str, register: bool):
+        from p2p.discover.udp import UDPConn
+        from p2p.discv5 import mclock
+        from p2p.discv5.udp import listen_udp
+
+        self.index = index
+        self.topic = topic
+        self.register = register
+        conn = UDPConn.listen("127.0.0.1", 0)
+        self.net = listen_udp(crypto.generate_key(), conn, conn.local_addr(), "<no database>")
+        if bootnode is not None:
+            self.net.set_fallback_nodes([bootnode])
+        self.found = {}  # node ID -> seconds after the start when first found
+        self._lock = threading.Lock()
+        self._stop_reg = self.net.clock.event()
+        self._period = self.net.clock.queue()
+        self._found_q = self.net.clock.queue()
+        self._threads = []
+        self._mclock = mclock
+
+    def start(self, t0: float, period: float = 0.1):
+        """Register (if asked) and search the topic; geth's light client searches every 100 ms at first."""
+        self._period.put(int(period * self._mclock.Second))
+        targets = [(self.net.search_topic, (self.topic, self._period, self._found_q, None)),
+                   (self._collect, (t0,))]
+        if self.register:
+            targets.append((self.net.register_topic, (self.topic, self._stop_reg)))
+        for fn, args in targets:
+            t = threading.Thread(target=fn, args=args, name="demo.v5", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def _collect(self, t0):
+        while True:
+            n = self._found_q.get()
+            if n is None:
+                return
+            with self._lock:
+                self.found.setdefault(bytes(n.id), time.monotonic() - t0)
+
+    def found_ids(self):
+        with self._lock:
+            return dict(self.found)
+
+    def stop(self):
+        self._stop_reg.set()
+        self._period.put(None)
+        self.net.close()
+        self._found_q.put(None)
+        for t in self._threads:
+            t.join(5.0)
+
+
+def plot_topic(nodes, registrants, path: str) -> None:
+    """Nodes on a circle (registrants in red), one line from each searcher to each registrant it found."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(nodes)
+    pos = {i: (math.cos(2 * math.pi * i / n), math.sin(2 * math.pi * i / n)) for i in range(n)}
+    by_id = {bytes(node.net.tab.self.id): i for i, node in enumerate(nodes)}
+    fig, ax = plt.subplots(figsize=(6.5, 6.5))
+    lines = 0
+    for i, node in enumerate(nodes):
+        for nid in node.found_ids():
+            j = by_id.get(nid)
+            if j is not None and j != i:
+                (x1, y1), (x2, y2) = pos[i], pos[j]
+                ax.plot([x1, x2], [y1, y2], color="#9aa7b8", linewidth=0.7, zorder=1)
+                lines += 1
+    colors = ["#d1495b" if bytes(nd.net.tab.self.id) in registrants else
+              ("#444444" if i == 0 else "#3a7bd5") for i, nd in enumerate(nodes)]
+    ax.scatter([pos[i][0] for i in range(n)], [pos[i][1] for i in range(n)], s=260, c=colors, zorder=2)
+    for i in range(n):
+        ax.annotate(str(i), pos[i], ha="center", va="center", color="white", fontsize=8, zorder=3)
+    ax.set_title("Topic \"%s\": %d registrants (red), %d searcher->registrant finds\n(node 0 = bootnode)" % (
+        nodes[0].topic, len(registrants), lines))
+    ax.set_aspect("equal")
+    ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def run_v5(n_nodes: int = 16, registrants: int = 4, timeout: float = 240.0, out_dir: str = "demo-output",
+           out=sys.stdout, plots: bool = True, topic: str = "chat") -> int:
+    """The v5 topic demo; 0 when every searcher found all registrants but at most one."""
+    if n_nodes < 3 or not 1 <= registrants < n_nodes:
+        out.write("demo: --v5 needs at least 3 nodes and 1 <= registrants < nodes\n")
+        return 2
+    threads_before = set(threading.enumerate())
+    t0 = time.monotonic()
+    boot = V5Node(0, None, topic, False)
+    nodes = [boot]
+    bootnode = boot.net.tab.self
+    out.write("v5 bootnode %s\n" % bootnode)
+    ok = False
+    try:
+        for i in range(1, n_nodes):
+            nodes.append(V5Node(i, bootnode, topic, i <= registrants))
+        reg_ids = {bytes(n.net.tab.self.id) for n in nodes if n.register}
+        searchers = nodes[1:]
+        for node in nodes:
+            node.start(t0)
+        want = max(1, registrants - 1)
+        stop = threading.Event()
+        while True:
+            got = [len(set(n.found_ids()) & reg_ids) for n in searchers]
+            sizes = []
+            for n in nodes:
+                sizes.append(n.net.tab.count)
+            out.write("[%5.1fs] v5 nodes %d  table mean %4.1f  registrants found: mean %.1f min %d of %d\n" % (
+                time.monotonic() - t0, n_nodes, sum(sizes) / len(sizes), sum(got) / len(got), min(got),
+                registrants))
+            out.flush()
+            if min(got) >= want:
+                ok = True
+                break
+            if time.monotonic() - t0 >= timeout:
+                break
+            stop.wait(1.0)  # the once-a-second progress tick
+        elapsed = time.monotonic() - t0
+        if plots:
+            os.makedirs(out_dir, exist_ok=True)
+            plot_topic(nodes, reg_ids, os.path.join(out_dir, "topic.png"))
+            out.write("picture: %s\n" % os.path.join(out_dir, "topic.png"))
+    finally:
+        for node in nodes:
+            node.stop()
+    for t in [t for t in threading.enumerate() if t not in threads_before]:
+        t.join(5.0)
+    left = [t.name for t in threading.enumerate() if t not in threads_before and t.is_alive()]
+    if left:
+        out.write("demo: threads still running after stop: %s\n" % ", ".join(sorted(left)))
+        return 1
+    if not ok:
+        out.write("demo: FAILED: in %.0fs not every searcher found %d of the %d registrants\n" % (
+            timeout, want, registrants))
+        return 1
+    out.write("demo v5 ok: %d nodes, every searcher found %d of %d registrants of %r in %.1fs, all threads stopped\n" % (
+        n_nodes, want, registrants, topic, elapsed))
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m p2p.cmd.demo", description=__doc__.split("\n\n")[0])
     ap.add_argument("--version", action="version", version=version_string("demo"))
@@ -253,8 +409,18 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="demo-output", help="folder for the pictures (default demo-output)")
     ap.add_argument("--no-plots", action="store_true", help="skip the pictures")
     ap.add_argument("--verbosity", type=int, default=1, help="log level 0..5 (default 1: errors)")
+    ap.add_argument("--v5", action="store_true", help="topic discovery (discv5) instead of a devp2p network")
+    ap.add_argument("--registrants", type=int, default=4, help="with --v5: nodes that register the topic (default 4)")
     args = ap.parse_args(argv)
     set_verbosity(args.verbosity)
+    if args.v5:
+        ntp_was = ntp.ntpPool
+        ntp.ntpPool = "127.0.0.1"
+        try:
+            return run_v5(args.nodes, args.registrants, args.timeout if args.timeout != 40.0 else 240.0,
+                          args.out, plots=not args.no_plots)
+        finally:
+            ntp.ntpPool = ntp_was
     return run(args.nodes, args.timeout, args.out, max_peers=args.maxpeers, plots=not args.no_plots)
 
 
