@@ -34,6 +34,7 @@ import rlp
 
 from p2p import crypto
 from p2p.discv5 import mclock
+from p2p.log import TRACE, get_logger
 from p2p.discv5.nodeevent_string import (
     findnodeHashPacket, findnodePacket, neighborsPacket, neighboursTimeout, pingPacket, pingTimeout,
     pongPacket, pongTimeout, topicNodesPacket, topicQueryPacket, topicRegisterPacket,
@@ -43,7 +44,8 @@ from p2p.discv5.table import alpha, bucketSize, maxFindnodeFailures, new_table, 
 from p2p.discv5.ticket import TicketStore, pong_to_ticket, ticket_to_pong
 from p2p.discv5.topic import TopicTable
 
-log = logging.getLogger("p2p.discv5")
+log = get_logger("p2p.discv5")
+_stdlog = logging.getLogger("p2p.discv5")  # for tracebacks (log.exception)
 
 errInvalidEvent = ValueError("invalid in current state")
 errNoQuery = ValueError("no pending query")
@@ -355,7 +357,7 @@ class Network:
             try:
                 fn(*args)
             except Exception:
-                log.exception("discv5 %s failed", name)
+                _stdlog.exception("discv5 %s failed", name)
             finally:
                 done.set()
 
@@ -440,7 +442,7 @@ class Network:
 
                 try:
                     if kind == "closeReq":
-                        log.debug("<-net.closeReq")
+                        log.trace("<-net.closeReq")
                         break
 
                     # ingress packets
@@ -453,9 +455,10 @@ class Network:
                             self.handle(n, pkt.ev, pkt)
                         except _HandleError as e:
                             status = str(e)
-                        if log.isEnabledFor(logging.DEBUG):
-                            log.debug("<<< (%d) %s from %s@%s: %s -> %s (%s)", self.tab.count, pkt.ev,
-                                      pkt.remote_id[:8].hex(), _addr(pkt.remote_addr), prestate, n.state, status)
+                        if log.is_enabled_for(TRACE):
+                            log.trace("<<< (%d) %s from %s@%s: %s -> %s (%s)" % (
+                                self.tab.count, pkt.ev, pkt.remote_id[:8].hex(), _addr(pkt.remote_addr),
+                                prestate, n.state, status))
 
                     # state transition timeouts
                     elif kind == "timeout":
@@ -470,9 +473,10 @@ class Network:
                             self.handle(node, ev, None)
                         except _HandleError as e:
                             status = str(e)
-                        if log.isEnabledFor(logging.DEBUG):
-                            log.debug("--- (%d) %s for %s@%s: %s -> %s (%s)", self.tab.count, ev,
-                                      node.id[:8].hex(), _addr(node.addr()), prestate, node.state, status)
+                        if log.is_enabled_for(TRACE):
+                            log.trace("--- (%d) %s for %s@%s: %s -> %s (%s)" % (
+                                self.tab.count, ev, node.id[:8].hex(), _addr(node.addr()), prestate,
+                                node.state, status))
 
                     # querying
                     elif kind == "queryReq":
@@ -607,7 +611,7 @@ class Network:
                     elif kind == "refreshDone":
                         if value is not refresh_done:
                             continue
-                        log.debug("<-net.refreshDone table size=%d", self.tab.count)
+                        log.trace("<-net.refreshDone", table_size=self.tab.count)
                         if self.tab.count != 0:
                             refresh_done = None
                             lst = search_req_when_refresh_done
@@ -618,12 +622,12 @@ class Network:
                             refresh_done = clock.event()
                             refresh_done_at = self.refresh(refresh_done)
                     else:
-                        log.error("discv5 loop: unknown mailbox message %r", kind)
+                        log.error("discv5 loop: unknown mailbox message", kind=kind)
                 except Exception:
                     # one bad packet or event must not end the loop
-                    log.exception("discv5 loop: error handling %s", kind)
+                    _stdlog.exception("discv5 loop: error handling %s", kind)
         finally:
-            log.debug("loop stopped")
+            log.trace("loop stopped")
             log.debug("shutting down")
             if self.conn is not None:
                 self.conn.close()
@@ -693,10 +697,10 @@ class Network:
         if len(seeds) == 0:
             seeds = self.nursery
         if len(seeds) == 0:
-            log.debug("no seed nodes found")
+            log.trace("no seed nodes found")
             return (self.clock.now() + 10 * mclock.Second, done)
         for n in seeds:
-            log.debug("seed node: %s", n)
+            log.debug("seed node", node=n)
             n = self.intern_node_from_db(n)
             if n.state is unknown:
                 self.transition(n, verifyinit)
@@ -812,13 +816,13 @@ class Network:
     def ping(self, n, addr) -> None:
         if n.ping_echo is not None or n.id == self.tab.self.id:
             return
-        log.debug("Pinging remote node node=%s", n.id.hex())
+        log.trace("Pinging remote node", node=n.id)
         n.ping_topics = self.ticket_store.reg_topic_set()
         n.ping_echo = self.conn.send_ping(n, addr, n.ping_topics)
         self.timed_event(_ns(_udp().respTimeout), n, pongTimeout)
 
     def handle_ping(self, n, pkt) -> None:
-        log.debug("Handling remote ping node=%s", n.id.hex())
+        log.trace("Handling remote ping", node=n.id)
         udp = _udp()
         ping = pkt.data
         n.tcp = ping.from_.tcp
@@ -833,7 +837,7 @@ class Network:
         self.conn.send(n, pongPacket, pong)
 
     def handle_known_pong(self, n, pkt):
-        log.debug("Handling known pong node=%s", n.id.hex())
+        log.trace("Handling known pong", node=n.id)
         self.abort_timed_event(n, pongTimeout)
         now = self.clock.now()
         err = None
@@ -841,7 +845,7 @@ class Network:
             ticket = pong_to_ticket(now, n.ping_topics or [], n, pkt)
         except ValueError as e:
             err = e
-            log.debug("Failed to convert pong to ticket err=%s", e)
+            log.trace("Failed to convert pong to ticket", err=e)
         else:
             self.ticket_store.add_ticket(now, pkt.data.reply_tok, ticket)
         n.ping_echo = None
@@ -931,8 +935,9 @@ class Network:
         for i, rn in enumerate(req.nodes):
             nn, err = self.intern_node_from_neighbours(pkt.remote_addr, rn)
             if err is not None:
-                log.debug("invalid neighbour (%s) from %s@%s: %s", rn.ip, n.id[:8].hex(),
-                          _addr(pkt.remote_addr), err)
+                if log.is_enabled_for(logging.DEBUG):
+                    log.debug("invalid neighbour (%s) from %s@%s: %s" % (rn.ip, n.id[:8].hex(),
+                                                                         _addr(pkt.remote_addr), err))
                 continue
             nodes[i] = nn
             # verify what we hear about at once: it fills the table quickly

@@ -17,16 +17,16 @@ nanoseconds, wire times are seconds.
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import random
 
 from p2p import crypto
 from p2p.discv5 import mclock
+from p2p.log import get_logger
 from p2p.discv5.table import rand_uint, rand_uint64n
 
-log = logging.getLogger("p2p.discv5")
+log = get_logger("p2p.discv5")
 
 ticketTimeBucketLen = mclock.Minute
 timeWindow = 10  # * ticketTimeBucketLen
@@ -195,7 +195,7 @@ class TicketStore:
 
     def add_topic(self, topic, register: bool) -> None:
         """Track ``topic``; collect tickets for it too if ``register``."""
-        log.debug("Adding discovery topic topic=%s register=%s", topic, register)
+        log.trace("Adding discovery topic", topic=topic, register=register)
         if self.radius.get(topic) is None:
             self.radius[topic] = new_topic_radius(topic, self.clock)
         if register and self.tickets.get(topic) is None:
@@ -214,9 +214,9 @@ class TicketStore:
 
     def remove_register_topic(self, topic) -> None:
         """Drop every ticket of ``topic``."""
-        log.debug("Removing discovery topic topic=%s", topic)
+        log.trace("Removing discovery topic", topic=topic)
         if self.tickets.get(topic) is None:
-            log.warning("Removing non-existent discovery topic topic=%s", topic)
+            log.warn("Removing non-existent discovery topic", topic=topic)
             return
         for lst in self.tickets[topic].buckets.values():
             for ref in lst:
@@ -245,12 +245,11 @@ class TicketStore:
                 continue
             if self.tickets[topic].next_lookup < self.clock.now():
                 nxt, delay = self.radius[topic].next_target(False), 100 * mclock.Millisecond
-                log.debug("Found discovery topic to register topic=%s target=%s delay=%s",
-                          topic, nxt.target.hex(), delay)
+                log.trace("Found discovery topic to register", topic=topic, target=nxt.target, delay=delay)
                 return nxt, delay
         # nothing to collect tickets for now
         delay = 40 * mclock.Second
-        log.debug("No topic found to register delay=%s", delay)
+        log.trace("No topic found to register", delay=delay)
         return LookupInfo(), delay
 
     def next_search_lookup(self, topic):
@@ -265,14 +264,14 @@ class TicketStore:
     def tickets_in_window(self, topic) -> list:
         """The tickets of ``topic`` usable in the next ``timeWindow`` buckets."""
         if self.tickets.get(topic) is None:
-            log.warning("Listing non-existing discovery tickets topic=%s", topic)
+            log.warn("Listing non-existing discovery tickets", topic=topic)
             return []
         tickets = []
         buckets = self.tickets[topic].buckets
         for idx in range(timeWindow):
             tickets.extend(buckets.get(self.last_bucket_fetched + idx, ()))
-        log.debug("Retrieved discovery registration tickets topic=%s from=%s tickets=%d",
-                  topic, self.last_bucket_fetched, len(tickets))
+        log.trace("Retrieved discovery registration tickets", topic=topic, frm=self.last_bucket_fetched,
+                  tickets=len(tickets))
         return tickets
 
     def remove_excess_tickets(self, t) -> None:
@@ -287,7 +286,7 @@ class TicketStore:
         topic = r.t.topics[r.idx]
         tickets = self.tickets.get(topic)
         if tickets is None:
-            log.warning("Adding ticket to non-existent topic topic=%s", topic)
+            log.warn("Adding ticket to non-existent topic", topic=topic)
             return
         bucket = time_bucket(r.t.reg_time[r.idx])
         tickets.buckets.setdefault(bucket, []).append(r)
@@ -305,8 +304,7 @@ class TicketStore:
             ticket, wait = self.next_registerable_ticket()
             if ticket is None:
                 return ticket, wait
-            log.debug("Found discovery ticket to register node=%s serial=%s wait=%s",
-                      ticket.t.node, ticket.t.serial, wait)
+            log.trace("Found discovery ticket to register", node=ticket.t.node, serial=ticket.t.serial, wait=wait)
 
             reg_time = now + wait
             topic = ticket.t.topics[ticket.idx]
@@ -356,8 +354,7 @@ class TicketStore:
             bucket += 1
 
     def remove_ticket_ref(self, ref: TicketRef) -> None:
-        log.debug("Removing discovery ticket reference node=%s serial=%s",
-                  ref.t.node.id.hex() if ref.t.node is not None else None, ref.t.serial)
+        log.trace("Removing discovery ticket reference", node=ref.t.node, serial=ref.t.serial)
 
         # next_registerable_ticket must look again
         self.next_ticket_cached = None
@@ -366,7 +363,7 @@ class TicketStore:
         tickets = self.tickets.get(topic)
 
         if tickets is None:
-            log.debug("Removing tickets from unknown topic topic=%s", topic)
+            log.trace("Removing tickets from unknown topic", topic=topic)
             return
         bucket = time_bucket(ref.t.reg_time[ref.idx])
         lst = tickets.buckets.get(bucket, [])
@@ -421,7 +418,7 @@ class TicketStore:
                 tt.adjust_with_ticket(now, target_hash, TicketRef(t, i))
 
     def add_ticket(self, local_time: int, ping_hash: bytes, ticket: Ticket) -> None:
-        log.debug("Adding discovery ticket node=%s serial=%s", ticket.node.id.hex(), ticket.serial)
+        log.trace("Adding discovery ticket", node=ticket.node, serial=ticket.serial)
 
         last_req = self.node_last_req.get(ticket.node)
         if not (last_req is not None and ping_hash == last_req.ping_hash):
@@ -455,7 +452,7 @@ class TicketStore:
 
     def get_node_ticket(self, node):
         t = self.nodes.get(node)
-        log.debug("Retrieving node ticket node=%s serial=%s", node.id.hex(), None if t is None else t.serial)
+        log.trace("Retrieving node ticket", node=node, serial=None if t is None else t.serial)
         return t
 
     def can_query_topic(self, node, topic) -> bool:

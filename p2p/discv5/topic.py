@@ -14,13 +14,13 @@ Times are ``AbsTime`` (int nanoseconds) from the clock the table was given.
 
 from __future__ import annotations
 
-import logging
 import math
 import random
 
 from p2p.discv5 import mclock
+from p2p.log import get_logger
 
-log = logging.getLogger("p2p.discv5")
+log = get_logger("p2p.discv5")
 
 maxEntries = 10000
 maxEntriesPerTopic = 50
@@ -200,7 +200,7 @@ class TopicTable:
         ``topics`` and ``wait_periods`` have the same length and ``idx`` is in
         range (checked by the caller, Network.check_topic_register).
         """
-        log.debug("Using discovery ticket serial=%s topics=%s waits=%s", serial_no, topics, wait_periods)
+        log.trace("Using discovery ticket", serial=serial_no, topics=topics, waits=wait_periods)
         self.collect_garbage()
 
         n = self.get_or_new_node(node)
