@@ -391,6 +391,8 @@ class Peer:
             try:
                 send_items(self.rw, pingMsg)
             except Exception as e:
+                if not is_conn_error(e):
+                    self.log.error("Sending a ping failed", err=e, exc_info=e)
                 self._mailbox.put(("protoErr", e))
                 return
 
@@ -419,7 +421,10 @@ class Peer:
             try:
                 send_items(self.rw, pongMsg)
             except Exception as e:
-                self.log.trace("Failed to send pong", err=e)
+                if is_conn_error(e):
+                    self.log.trace("Failed to send pong", err=e)
+                else:
+                    self.log.error("Sending a pong failed", err=e, exc_info=e)
                 with self._pong_lock:
                     self._pongs_owed = 0
                     self._pong_sender = False

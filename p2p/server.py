@@ -2,9 +2,9 @@
 
 Twin of geth's ``p2p/server.go`` (mid-2018). The functions come in the same order
 as in Go. ``Server.run`` is one mailbox loop: the Go channels it selects on
-(``quit``, ``addstatic``, ``removestatic``, ``peerOp``, ``taskdone``,
-``posthandshake``, ``addpeer``, ``delpeer``) are the message kinds of
-``Server._mailbox``.
+(``quit``, ``addstatic``, ``removestatic``, ``addtrusted``, ``removetrusted``,
+``peerOp``, ``taskdone``, ``posthandshake``, ``addpeer``, ``delpeer``) are the
+message kinds of ``Server._mailbox``.
 """
 
 from __future__ import annotations
@@ -462,6 +462,14 @@ class Server:
         """Stop keeping node connected and disconnect it."""
         self._post("removestatic", node)
 
+    def add_trusted_peer(self, node: Node) -> None:
+        """Always let node connect, even when the peer slots are full (geth 1.8.16)."""
+        self._post("addtrusted", node)
+
+    def remove_trusted_peer(self, node: Node) -> None:
+        """Undo add_trusted_peer: node counts against the limits again."""
+        self._post("removetrusted", node)
+
     def subscribe_events(self, ch: "queue.Queue[PeerEvent]") -> Subscription:
         """Send PeerEvents to ch (a queue.Queue); returns the Subscription."""
         return self.peer_feed.subscribe(ch)
@@ -752,6 +760,18 @@ class Server:
                         p = peers.get(value.id)
                         if p is not None:
                             p.disconnect(peer_error.DiscRequested)
+                    elif kind == "addtrusted":
+                        log.trace("Adding trusted node", node=value)
+                        trusted.add(value.id)
+                        p = peers.get(value.id)
+                        if p is not None:  # a connected peer gets the flag at once
+                            p.rw.set(trustedConn, True)
+                    elif kind == "removetrusted":
+                        log.trace("Removing trusted node", node=value)
+                        trusted.discard(value.id)
+                        p = peers.get(value.id)
+                        if p is not None:
+                            p.rw.set(trustedConn, False)
                     elif kind == "peerOp":
                         op, done = value
                         op(peers)

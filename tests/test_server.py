@@ -748,3 +748,30 @@ def test_server_uses_config_dialer():
         srv.stop()
         for fd in d.far:
             fd.close()
+
+
+def test_server_add_trusted_peer():
+    """geth 1.8.16's AddTrustedPeer/RemoveTrustedPeer: a trusted node gets in at the cap; the flag follows."""
+    srv = Server(Config(private_key=newkey(), max_peers=1, no_dial=True, no_discovery=True))
+    srv.start()
+    fds = []
+    try:
+        assert srv.checkpoint(_newconn(random_id(), fds), "addpeer") is None  # the one slot
+        tid = random_id()
+        node = new_node(tid, None, 0, 0)
+        assert srv.checkpoint(_newconn(tid, fds), "posthandshake") == peer_error.DiscTooManyPeers
+        srv.add_trusted_peer(node)
+        c = _newconn(tid, fds)
+        assert srv.checkpoint(c, "posthandshake") is None  # the flag is set here, as in geth
+        assert c.is_(trustedConn)
+        assert srv.checkpoint(c, "addpeer") is None
+        srv.remove_trusted_peer(node)
+        assert srv.peer_count() == 2  # the message has been handled
+        assert not c.is_(trustedConn)  # the connected peer lost the flag
+        srv.add_trusted_peer(node)
+        assert srv.peer_count() == 2
+        assert c.is_(trustedConn)  # and got it back
+    finally:
+        srv.stop()
+        for fd in fds:
+            fd.close()
