@@ -66,7 +66,7 @@ snappyProtocolVersion = 5
 
 pingInterval = 15.0  # seconds
 
-# devp2p message codes
+# The base protocol's message codes.
 handshakeMsg = 0x00
 discMsg = 0x01
 pingMsg = 0x02

@@ -116,7 +116,8 @@ class Config:
     listen_addr: str = ""
     # A p2p.nat interface used to map the listening ports, or None.
     nat: Optional[NATInterface] = None
-    # A NodeDialer (object with dial(node) -> socket); None means TCPDialer.
+    # A NodeDialer (object with dial(node) -> socket); None means a TCPDialer made by
+    # start(), whose connects in progress stop() aborts (a dialer passed here is yours).
     dialer: Optional[NodeDialer] = None
     # Never dial out.
     no_dial: bool = False
@@ -372,7 +373,7 @@ class Server:
         self.new_transport = new_transport
         self.new_peer_hook = new_peer_hook
 
-        self.lock = threading.Lock()  # protects running
+        self.lock = threading.Lock()  # guards running (and start/stop)
         self.running = False
 
         self.ntab = None

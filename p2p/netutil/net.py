@@ -287,8 +287,8 @@ class DistinctNetSet:
     __slots__ = ("subnet", "limit", "members")
 
     def __init__(self, subnet: int = 0, limit: int = 0):
-        self.subnet = subnet   # number of common prefix bits
-        self.limit = limit     # maximum number of IPs in each subnet
+        self.subnet = subnet   # how many leading bits make two IPs "the same subnet"
+        self.limit = limit     # at most this many IPs per such subnet
         self.members = {}      # (version, prefix) -> count
 
     def add(self, ip) -> bool:
