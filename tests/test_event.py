@@ -309,7 +309,7 @@ def test_feed_sends_are_serialized_in_order():
 
 
 def test_feed_task_done_accounting():
-    """Values delivered by hand still count for Queue.join/task_done."""
+    """Values the feed delivers (through Queue.put) count for Queue.join/task_done."""
     feed = Feed()
     ch = queue.Queue(maxsize=2)
     sub = feed.subscribe(ch)
