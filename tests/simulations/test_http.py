@@ -794,3 +794,30 @@ def test_http_events_slow_client_is_cut(servers, monkeypatch):
         assert b"event: error" in data and b"too many events" in data
     finally:
         sock.close()
+
+
+def test_http_exec_adapter_rpc_route(tmp_path):
+    """The API over the exec adapter: a child-process node started, asked over /nodes/:node/rpc, stopped."""
+    import p2p.simulations.examples.ping_pong  # noqa: F401  (registers ping-pong for the children)
+    from p2p.simulations.adapters.exec import new_exec_adapter
+
+    network = Network(new_exec_adapter(str(tmp_path)), NetworkConfig(default_service="ping-pong"))
+    http_server = ListeningServer(Server(network), "127.0.0.1:0")
+    try:
+        client = Client(http_server.url)
+        conf = adapters.random_node_config()
+        conf.name = "child"
+        client.create_node(conf)
+        client.start_node("child")
+        info = client.get_node("child")
+        assert info.id == conf.id.hex() and "ping-pong" in info.protocols
+        c = client.rpc_client("child")
+        try:
+            assert c.call("admin_nodeInfo")["id"] == conf.id.hex()
+        finally:
+            c.close()
+        client.stop_node("child")
+        assert not client.get_network().nodes[0].up
+    finally:
+        http_server.close()
+        network.shutdown()
