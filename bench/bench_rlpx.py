@@ -292,7 +292,7 @@ def _size_name(n):
 def _bench_ecies(report):
     prv = ecies.generate_key()
     pub = prv.public_key
-    m = os.urandom(rlpx.AUTH_MSG_LEN)
+    m = os.urandom(rlpx.authMsgLen)
 
     def round_trip():
         ecies.decrypt(prv, ecies.encrypt(pub, m))

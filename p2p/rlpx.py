@@ -19,13 +19,13 @@ Everything here follows rlpx.go in order and naming. Python differences:
 * Go's ``io.ReadWriter`` becomes any object with ``read``/``write`` (a pipe,
   a FIFO buffer) or a socket. A socket is wrapped in :class:`_SocketConn`,
   which reads with ``recv_into`` into one reusable buffer and implements
-  geth's read/write deadlines with socket timeouts.
+  geth's read/write deadlines with ``poll`` on a non-blocking socket.
 * Errors are raised, not returned; :class:`RLPxError` is the base of the
   errors this module creates, and a disconnect reason received instead of the
   protocol handshake is raised as :class:`~p2p.peer_error.DiscReasonError`.
-* The data path keeps the AES-CTR contexts open for the whole connection,
-  caches the last MAC digest (Go computes it twice) and writes each frame
-  with one ``sendall``.
+* The frame reader/writer keeps the AES-CTR contexts open for the whole
+  connection, passes :func:`update_mac` the MAC digest it already has (Go
+  computes it again) and writes each frame with one call.
 """
 
 from __future__ import annotations
@@ -52,39 +52,30 @@ from p2p.netutil import addr_str
 from p2p.peer import ProtoHandshake, baseProtocolMaxMsgSize, discMsg, handshakeMsg, snappyProtocolVersion
 from p2p.peer_error import DiscInvalidIdentity, DiscNetworkError, DiscReason, DiscReasonError, decode_disc_reason
 from p2p.rlpcodec import encode_bytes, encode_list, encode_uint
+from p2p.server import frameReadTimeout, frameWriteTimeout  # server.go's, used by rlpx.go
 
 log = get_logger("p2p.rlpx")
 
-MAX_UINT24 = 0xFFFFFF
+maxUint24 = 0xFFFFFF
 
-SSK_LEN = 16  # ecies.max_shared_key_length(pub) / 2
-SIG_LEN = 65  # secp256k1 recoverable signature
-PUB_LEN = 64  # public key without the 0x04 format byte
-SHA_LEN = 32  # nonce and hash length
+sskLen = 16  # ecies.max_shared_key_length(pub) / 2
+sigLen = 65  # secp256k1 recoverable signature
+pubLen = 64  # public key without the 0x04 format byte
+shaLen = 32  # nonce and hash length
 
-AUTH_MSG_LEN = SIG_LEN + SHA_LEN + PUB_LEN + SHA_LEN + 1
-AUTH_RESP_LEN = PUB_LEN + SHA_LEN + 1
+authMsgLen = sigLen + shaLen + pubLen + shaLen + 1
+authRespLen = pubLen + shaLen + 1
 
-ECIES_OVERHEAD = 65 + 16 + 32  # ephemeral pubkey, IV, MAC
+eciesOverhead = 65 + 16 + 32  # ephemeral pubkey, IV, MAC
 
-ENC_AUTH_MSG_LEN = AUTH_MSG_LEN + ECIES_OVERHEAD  # pre-EIP-8 encrypted auth size
-ENC_AUTH_RESP_LEN = AUTH_RESP_LEN + ECIES_OVERHEAD  # pre-EIP-8 encrypted ack size
+encAuthMsgLen = authMsgLen + eciesOverhead  # pre-EIP-8 encrypted auth size
+encAuthRespLen = authRespLen + eciesOverhead  # pre-EIP-8 encrypted ack size
 
 # Total time allowed for both handshakes, in both directions (seconds).
-HANDSHAKE_TIMEOUT = 5.0
+handshakeTimeout = 5.0
 # Time allowed for sending the disconnect reason on close: short, because
 # the connection is probably bad already.
-DISC_WRITE_TIMEOUT = 1.0
-# Per-message deadlines once the handshakes are done (server.go's
-# frameReadTimeout/frameWriteTimeout; repeated here because server imports us).
-FRAME_READ_TIMEOUT = 30.0
-FRAME_WRITE_TIMEOUT = 20.0
-
-# Base protocol values from peer.go, under this module's constant style.
-HANDSHAKE_MSG = handshakeMsg
-DISC_MSG = discMsg
-BASE_PROTOCOL_MAX_MSG_SIZE = baseProtocolMaxMsgSize
-SNAPPY_PROTOCOL_VERSION = snappyProtocolVersion
+discWriteTimeout = 1.0
 
 # The largest frame that can hold a hello or a disconnect (both have one-byte codes):
 # bigger ones are refused from the header, before the node reads their body.
@@ -107,19 +98,15 @@ class BadMACError(RLPxError):
     """A frame header or frame body failed MAC verification."""
 
 
-class ErrPlainMessageTooLarge(RLPxError):
+class PlainMessageTooLargeError(RLPxError):
     """A (decompressed) message would be 16 MiB or more."""
 
-    def __init__(self, msg="message length >= 16MB"):
-        super().__init__(msg)
 
-
-# geth's error value name.
-errPlainMessageTooLarge = ErrPlainMessageTooLarge
+errPlainMessageTooLarge = PlainMessageTooLargeError("message length >= 16MB")
 
 
 # ---------------------------------------------------------------------------
-# Byte stream adapters
+# Byte stream adapters (Python-only: Go's net.Conn and io.ReadWriter in one interface)
 
 
 class _SocketConn:
@@ -350,33 +337,26 @@ def _wrap_conn(c):
 
 
 def _read_full(r, n: int) -> bytes:
-    """Exactly ``n`` bytes from an adapter, a socket (unbuffered) or a stream."""
+    """Exactly ``n`` bytes from an adapter or a stream (Go's io.ReadFull)."""
     if isinstance(r, (_SocketConn, _StreamConn)):
         return bytes(r.read_exact(n))
-    if _is_socket(r):
-        buf = bytearray(n)
-        mv = memoryview(buf)
-        got = 0
-        while got < n:
-            k = r.recv_into(mv[got:])
-            if k == 0:
-                raise EOFError("unexpected EOF" if got else "EOF")
-            got += k
-        return bytes(buf)
     return _read_full_stream(r, n)
 
 
 def _write_all(w, data) -> None:
     if isinstance(w, (_SocketConn, _StreamConn)):
         w.write(data)
-    elif _is_socket(w):
-        w.sendall(data)
     else:
         _write_all_stream(w, data)
 
 
 # ---------------------------------------------------------------------------
 # The transport
+
+
+def new_rlpx(fd, **timeouts) -> "RLPx":
+    """The RLPx transport over connected socket ``fd`` (handshake deadline starts now)."""
+    return RLPx(fd, **timeouts)
 
 
 class RLPx(MsgReadWriter):
@@ -386,10 +366,10 @@ class RLPx(MsgReadWriter):
     geth's; tests pass short ones.
     """
 
-    def __init__(self, fd, handshake_timeout: float = HANDSHAKE_TIMEOUT,
-                 frame_read_timeout: float = FRAME_READ_TIMEOUT,
-                 frame_write_timeout: float = FRAME_WRITE_TIMEOUT,
-                 disc_write_timeout: float = DISC_WRITE_TIMEOUT):
+    def __init__(self, fd, handshake_timeout: float = handshakeTimeout,
+                 frame_read_timeout: float = frameReadTimeout,
+                 frame_write_timeout: float = frameWriteTimeout,
+                 disc_write_timeout: float = discWriteTimeout):
         self.fd = fd
         self.conn = _wrap_conn(fd)
         self.rmu = threading.Lock()
@@ -430,7 +410,7 @@ class RLPx(MsgReadWriter):
                     # forever on a dead peer; geth skips the write then, so do we.
                     if self.conn.set_write_deadline(time.monotonic() + self.disc_write_timeout):
                         try:
-                            send_items(self.rw, DISC_MSG, int(reason))
+                            send_items(self.rw, discMsg, int(reason))
                         except Exception as e:  # the peer may be gone already
                             log.trace("Failed to send disconnect reason", reason=reason, err=e)
             self.conn.close()
@@ -460,9 +440,9 @@ class RLPx(MsgReadWriter):
         e = werr.get()
         if e is not None:
             raise RLPxError("write error: %s" % e) from e
-        self.rw.max_frame_size = MAX_UINT24
+        self.rw.max_frame_size = maxUint24
         # Both sides compress from here on if the remote speaks version 5.
-        self.rw.snappy = their.version >= SNAPPY_PROTOCOL_VERSION
+        self.rw.snappy = their.version >= snappyProtocolVersion
         return their
 
     def _go_send_hello(self, our) -> queue.Queue:
@@ -476,14 +456,14 @@ class RLPx(MsgReadWriter):
         werr: queue.Queue = queue.Queue(maxsize=1)
         rw, conn = self.rw, self.conn
         assert rw is not None, "hello before the encryption handshake"
-        frame: list = []
+        frame = _Written()
         try:
-            rw._write = frame.append  # the encrypted frame, not yet written
+            rw.conn = frame  # the encrypted frame, not yet written
             try:
-                send(rw, HANDSHAKE_MSG, our)
+                send(rw, handshakeMsg, our)
             finally:
-                rw._write = conn.write
-            data = frame[0]
+                rw.conn = conn
+            data = frame.data
             sent = conn.send_nowait(data) if isinstance(conn, _SocketConn) else 0
         except Exception as e:  # handed to the reading side, like the write's own errors
             werr.put(e)
@@ -508,6 +488,7 @@ class RLPx(MsgReadWriter):
         if log.is_enabled_for(TRACE):
             log.trace(">> devp2p hello", addr=addr_str(self.conn), name=our.name, version=our.version)
 
+
     def do_enc_handshake(self, prv, dial):
         """Run the encryption handshake; ``dial`` is the remote Node when we dialed, else None.
 
@@ -526,13 +507,13 @@ class RLPx(MsgReadWriter):
         return sec.remote_id
 
 
-# geth's type name.
-rlpx = RLPx
+class _Written:
+    """Keeps the frame a frame writer writes (Python-only, for RLPx._go_send_hello)."""
 
+    __slots__ = ("data",)
 
-def new_rlpx(fd, **timeouts) -> RLPx:
-    """The RLPx transport over connected socket ``fd`` (handshake deadline starts now)."""
-    return RLPx(fd, **timeouts)
+    def write(self, data) -> None:
+        self.data = data
 
 
 def _reason_of(err):
@@ -546,13 +527,13 @@ def _reason_of(err):
 def read_protocol_handshake(rw, our):
     """Read the remote hello from ``rw``; a disconnect instead raises DiscReasonError."""
     msg = rw.read_msg()
-    if msg.size > BASE_PROTOCOL_MAX_MSG_SIZE:
+    if msg.size > baseProtocolMaxMsgSize:
         raise ProtocolHandshakeError("message too big")
-    if msg.code == DISC_MSG:
+    if msg.code == discMsg:
         # A disconnect before the hello is valid; we send one ourselves when the
         # post-handshake checks fail. The reason is raised, wrapped in an error.
         raise DiscReasonError(decode_disc_reason(msg.payload.read(msg.size)))
-    if msg.code != HANDSHAKE_MSG:
+    if msg.code != handshakeMsg:
         raise ProtocolHandshakeError("expected handshake, got %x" % msg.code)
     hs = msg.decode(ProtoHandshake)
     if not any(hs.id):
@@ -582,7 +563,7 @@ class EncHandshake:
 
     def secrets(self, auth: bytes, auth_resp: bytes) -> "Secrets":
         """Derive the connection secrets once both handshake packets are known."""
-        ecdhe_secret = ecies.generate_shared(self.random_priv_key, self.remote_random_pub, SSK_LEN, SSK_LEN)
+        ecdhe_secret = ecies.generate_shared(self.random_priv_key, self.remote_random_pub, sskLen, sskLen)
 
         # Base secrets from the ephemeral key agreement.
         shared_secret = crypto.keccak256(ecdhe_secret, crypto.keccak256(self.resp_nonce, self.init_nonce))
@@ -608,7 +589,7 @@ class EncHandshake:
 
     def static_shared_secret(self, prv) -> bytes:
         """ECDH of our static key with the remote static key."""
-        return ecies.generate_shared(prv, self.remote_pub, SSK_LEN, SSK_LEN)
+        return ecies.generate_shared(prv, self.remote_pub, sskLen, sskLen)
 
     def make_auth_msg(self, prv) -> "AuthMsgV4":
         """Build the initiator's auth message."""
@@ -617,7 +598,7 @@ class EncHandshake:
         except (ValueError, TypeError) as e:
             raise HandshakeError("bad remoteID: %s" % e) from None
         self.remote_pub = ecies.import_ecdsa_public(rpub)
-        self.init_nonce = os.urandom(SHA_LEN)
+        self.init_nonce = os.urandom(shaLen)
         self.random_priv_key = ecies.generate_key()
 
         # Sign the known message static-shared-secret ^ nonce with the ephemeral key.
@@ -661,16 +642,12 @@ class EncHandshake:
 
     def make_auth_resp(self) -> "AuthRespV4":
         """Build the receiver's ack message."""
-        self.resp_nonce = os.urandom(SHA_LEN)
+        self.resp_nonce = os.urandom(shaLen)
         return AuthRespV4(
             random_pubkey=export_pubkey(self.random_priv_key.public_key),
             nonce=self.resp_nonce,
             version=4,
         )
-
-
-# geth's type name.
-enc_handshake = EncHandshake
 
 
 class Secrets:
@@ -697,10 +674,10 @@ def initiator_enc_handshake(conn, prv, remote_id) -> Secrets:
         log.trace(">> RLPx auth (EIP-8)", addr=addr_str(conn), size=len(auth_packet))
 
     auth_resp_msg = AuthRespV4()
-    auth_resp_packet = read_handshake_msg(auth_resp_msg, ENC_AUTH_RESP_LEN, prv, conn)
+    auth_resp_packet = read_handshake_msg(auth_resp_msg, encAuthRespLen, prv, conn)
     if log.is_enabled_for(TRACE):
         log.trace("<< RLPx ack", addr=addr_str(conn), size=len(auth_resp_packet),
-                  format="plain" if len(auth_resp_packet) == ENC_AUTH_RESP_LEN else "EIP-8")
+                  format="plain" if len(auth_resp_packet) == encAuthRespLen else "EIP-8")
     h.handle_auth_resp(auth_resp_msg)
     return h.secrets(auth_packet, auth_resp_packet)
 
@@ -711,7 +688,7 @@ def receiver_enc_handshake(conn, prv) -> Secrets:
     The ack is sent in the format the auth came in (pre-EIP-8 or EIP-8).
     """
     auth_msg = AuthMsgV4()
-    auth_packet = read_handshake_msg(auth_msg, ENC_AUTH_MSG_LEN, prv, conn)
+    auth_packet = read_handshake_msg(auth_msg, encAuthMsgLen, prv, conn)
     if log.is_enabled_for(TRACE):
         log.trace("<< RLPx auth", addr=addr_str(conn), size=len(auth_packet),
                   format="plain" if auth_msg.got_plain else "EIP-8")
@@ -730,6 +707,27 @@ def receiver_enc_handshake(conn, prv) -> Secrets:
     return h.secrets(auth_packet, auth_resp_packet)
 
 
+# The handshake bodies are read and written by p2p.rlpcodec (raw tail items kept byte-exact).
+def _rlp_decode_fields(data, nfixed: int, typ: str):
+    """Split the leading RLP list of ``data`` (trailing bytes ignored).
+
+    Returns the first ``nfixed`` fields (strings; the last one decoded as an
+    unsigned integer) and the raw encodings of any further elements.
+    """
+    try:
+        top = rlpcodec.head(data, 0, len(data))
+        if top[0] != rlpcodec.LIST:
+            raise rlpcodec.DecodeError("rlp: expected input list")
+        items = rlpcodec.split(data, top[2], top[3])
+        if len(items) < nfixed:
+            raise rlpcodec.DecodeError("rlp: too few elements")
+        fields = [bytes(rlpcodec.string(it, data)) for it in items[:nfixed - 1]]
+        fields.append(rlpcodec.uint(items[nfixed - 1], data, 8))
+    except rlpcodec.DecodeError as e:
+        raise HandshakeError("%s for p2p.%s" % (e, typ)) from None
+    return fields, [bytes(rlpcodec.raw(it, data)) for it in items[nfixed:]]
+
+
 def _fixed(b, n: int, what: str) -> bytes:
     b = bytes(b)
     if len(b) != n:
@@ -743,7 +741,7 @@ class AuthMsgV4:
 
     __slots__ = ("got_plain", "signature", "initiator_pubkey", "nonce", "version", "rest")
 
-    def __init__(self, signature=bytes(SIG_LEN), initiator_pubkey=bytes(PUB_LEN), nonce=bytes(SHA_LEN),
+    def __init__(self, signature=bytes(sigLen), initiator_pubkey=bytes(pubLen), nonce=bytes(shaLen),
                  version: int = 0, rest=None, got_plain: bool = False):
         self.got_plain = got_plain  # whether the packet came in the pre-EIP-8 format
         self.signature = bytes(signature)
@@ -772,12 +770,12 @@ class AuthMsgV4:
         return ecies.encrypt(h.remote_pub, buf)
 
     def decode_plain(self, data) -> None:
-        n = SIG_LEN
+        n = sigLen
         self.signature = bytes(data[:n])
-        n += SHA_LEN  # skip keccak256(initiator ephemeral pubkey)
-        self.initiator_pubkey = bytes(data[n:n + PUB_LEN])
-        n += PUB_LEN
-        self.nonce = bytes(data[n:n + SHA_LEN])
+        n += shaLen  # skip keccak256(initiator ephemeral pubkey)
+        self.initiator_pubkey = bytes(data[n:n + pubLen])
+        n += pubLen
+        self.nonce = bytes(data[n:n + shaLen])
         self.version = 4
         self.got_plain = True
 
@@ -787,9 +785,9 @@ class AuthMsgV4:
 
     def decode_rlp(self, data) -> None:
         items, rest = _rlp_decode_fields(data, 4, "authMsgV4")
-        self.signature = _fixed(items[0], SIG_LEN, "Signature")
-        self.initiator_pubkey = _fixed(items[1], PUB_LEN, "InitiatorPubkey")
-        self.nonce = _fixed(items[2], SHA_LEN, "Nonce")
+        self.signature = _fixed(items[0], sigLen, "Signature")
+        self.initiator_pubkey = _fixed(items[1], pubLen, "InitiatorPubkey")
+        self.nonce = _fixed(items[2], shaLen, "Nonce")
         self.version = items[3]
         self.rest = rest
 
@@ -799,7 +797,7 @@ class AuthRespV4:
 
     __slots__ = ("random_pubkey", "nonce", "version", "rest")
 
-    def __init__(self, random_pubkey=bytes(PUB_LEN), nonce=bytes(SHA_LEN), version: int = 0, rest=None):
+    def __init__(self, random_pubkey=bytes(pubLen), nonce=bytes(shaLen), version: int = 0, rest=None):
         self.random_pubkey = bytes(random_pubkey)
         self.nonce = bytes(nonce)
         self.version = version
@@ -817,8 +815,8 @@ class AuthRespV4:
         return ecies.encrypt(hs.remote_pub, self.random_pubkey + self.nonce + b"\x00")
 
     def decode_plain(self, data) -> None:
-        self.random_pubkey = bytes(data[:PUB_LEN])
-        self.nonce = bytes(data[PUB_LEN:PUB_LEN + SHA_LEN])
+        self.random_pubkey = bytes(data[:pubLen])
+        self.nonce = bytes(data[pubLen:pubLen + shaLen])
         self.version = 4
 
     def encode_rlp(self) -> bytes:
@@ -827,8 +825,8 @@ class AuthRespV4:
 
     def decode_rlp(self, data) -> None:
         items, rest = _rlp_decode_fields(data, 3, "authRespV4")
-        self.random_pubkey = _fixed(items[0], PUB_LEN, "RandomPubkey")
-        self.nonce = _fixed(items[1], SHA_LEN, "Nonce")
+        self.random_pubkey = _fixed(items[0], pubLen, "RandomPubkey")
+        self.nonce = _fixed(items[1], shaLen, "Nonce")
         self.version = items[2]
         self.rest = rest
 
@@ -844,7 +842,7 @@ def seal_eip8(msg, h: EncHandshake) -> bytes:
     """
     body = msg.encode_rlp()
     pad = bytes(_rand.randrange(100, 300))
-    size = len(body) + len(pad) + ECIES_OVERHEAD
+    size = len(body) + len(pad) + eciesOverhead
     prefix = size.to_bytes(2, "big")
     enc = ecies.encrypt(h.remote_pub, body + pad, None, prefix)
     return prefix + enc
@@ -912,48 +910,15 @@ def xor(one, other) -> bytes:
 
 
 # ---------------------------------------------------------------------------
-# The handshake bodies, read and written by p2p.rlpcodec (raw tail items kept byte-exact)
-
-
-def _rlp_decode_fields(data, nfixed: int, typ: str):
-    """Split the leading RLP list of ``data`` (trailing bytes ignored).
-
-    Returns the first ``nfixed`` fields (strings; the last one decoded as an
-    unsigned integer) and the raw encodings of any further elements.
-    """
-    try:
-        top = rlpcodec.head(data, 0, len(data))
-        if top[0] != rlpcodec.LIST:
-            raise rlpcodec.DecodeError("rlp: expected input list")
-        items = rlpcodec.split(data, top[2], top[3])
-        if len(items) < nfixed:
-            raise rlpcodec.DecodeError("rlp: too few elements")
-        fields = [bytes(rlpcodec.string(it, data)) for it in items[:nfixed - 1]]
-        fields.append(rlpcodec.uint(items[nfixed - 1], data, 8))
-    except rlpcodec.DecodeError as e:
-        raise HandshakeError("%s for p2p.%s" % (e, typ)) from None
-    return fields, [bytes(rlpcodec.raw(it, data)) for it in items[nfixed:]]
-
-
-def _encode_code(code: int) -> bytes:
-    if code < 0 or code >= 1 << 64:
-        raise RLPxError("message code %d out of uint64 range" % code)
-    return encode_uint(code)
-
-
-# ---------------------------------------------------------------------------
 # Framing
 
 # Header data geth writes in every frame (RLP [0, 0]: capability-id 0, context-id 0).
 zeroHeader = b"\xc2\x80\x80"
-ZERO_HEADER = zeroHeader
 zero16 = bytes(16)
-_ZERO16 = zero16
-_HEADER_TAIL = zeroHeader + bytes(10)  # header bytes 3..15
 
 
-def _xor16(a, b) -> bytes:
-    return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).to_bytes(16, "big")
+def new_rlpx_frame_rw(conn, s: Secrets) -> "RLPXFrameRW":
+    return RLPXFrameRW(conn, s)
 
 
 class RLPXFrameRW(MsgReadWriter):
@@ -966,7 +931,7 @@ class RLPXFrameRW(MsgReadWriter):
     """
 
     def __init__(self, conn, s: Secrets):
-        self.conn = conn
+        self.conn = _wrap_conn(conn)
         try:
             mac_alg = algorithms.AES(bytes(s.mac))
             enc_alg = algorithms.AES(bytes(s.aes))
@@ -980,112 +945,95 @@ class RLPXFrameRW(MsgReadWriter):
         self.mac_cipher = Cipher(mac_alg, modes.ECB()).encryptor()
         self.egress_mac = s.egress_mac
         self.ingress_mac = s.ingress_mac
-        # The digest of each MAC state as of the last frame: update_mac starts
-        # from it, so caching it saves one Keccak finalization per frame.
+        self.snappy = False
+        # Python-only: each MAC's digest as of its last update_mac, handed back to
+        # update_mac so that it need not finalize the Keccak state again.
         self._egress_sum = s.egress_mac.digest()
         self._ingress_sum = s.ingress_mac.digest()
-        self.snappy = False
         # Largest frame read_msg accepts (the transport lowers it until the hello is in).
-        self.max_frame_size = MAX_UINT24
-
-    @property
-    def conn(self):
-        return self._conn
-
-    @conn.setter
-    def conn(self, c):
-        self._conn = _wrap_conn(c)
-        self._write = self._conn.write
-        self._read_exact = self._conn.read_exact
+        self.max_frame_size = maxUint24
 
     def write_msg(self, msg: Msg) -> None:
-        """Encrypt ``msg`` into one frame and write it with a single call."""
-        code = msg.code
-        ptype = _encode_code(code)
+        ptype = _encode_code(msg.code)
+
+        # if snappy is enabled, compress the message now
         size = msg.size
         if self.snappy:
-            if size > MAX_UINT24:
-                raise ErrPlainMessageTooLarge()
+            if size > maxUint24:
+                raise errPlainMessageTooLarge
             payload = snappy.compress(_read_payload(msg, size))
             size = len(payload)
-        elif len(ptype) + size > MAX_UINT24:
-            payload = None
-        else:
-            payload = msg.payload.read(size) if size else b""
-            if len(payload) != size:
-                raise RLPxError("message payload has %d bytes, size says %d" % (len(payload), size))
 
+        # write the header
         fsize = len(ptype) + size
-        if fsize > MAX_UINT24:
+        if fsize > maxUint24:
             raise RLPxError("message size overflows uint24")
-        enc = self.enc.update
-        mac_enc = self.mac_cipher.update
-        egress = self.egress_mac
+        if not self.snappy:
+            payload = _read_payload(msg, size)
+        headbuf = self.enc.update(fsize.to_bytes(3, "big") + zeroHeader + zero16[:10])
 
-        # Header (encrypted) and header MAC: update_mac with the cached digest.
-        hct = enc(fsize.to_bytes(3, "big") + _HEADER_TAIL)
-        egress.update((int.from_bytes(mac_enc(self._egress_sum[:16]), "big")
-                       ^ int.from_bytes(hct, "big")).to_bytes(16, "big"))
-        hmac_ = egress.digest()[:16]
+        # write the header MAC
+        header_mac = update_mac(self.egress_mac, self.mac_cipher, headbuf, self._egress_sum)
 
-        # Frame content (code, payload, zero padding), then the frame MAC over the ciphertext.
-        pad = -fsize & 15
-        ct = enc(b"".join((ptype, payload, _ZERO16[:pad])) if pad else ptype + payload)
-        egress.update(ct)
-        seed = egress.digest()[:16]
-        egress.update((int.from_bytes(mac_enc(seed), "big") ^ int.from_bytes(seed, "big")).to_bytes(16, "big"))
-        d = egress.digest()
-        self._egress_sum = d
-        self._write(b"".join((hct, hmac_, ct, d[:16])))
+        # write the encrypted frame, updating the egress MAC with the ciphertext
+        padding = fsize % 16
+        frame = self.enc.update(ptype + payload + zero16[:16 - padding] if padding else ptype + payload)
+        self.egress_mac.update(frame)
+
+        # write the frame MAC: the egress MAC is up to date with the frame
+        fmacseed = self.egress_mac.digest()
+        mac = self._egress_sum = update_mac(self.egress_mac, self.mac_cipher, fmacseed, fmacseed)
+        # One write for the whole frame: one system call, where Go makes four.
+        self.conn.write(b"".join((headbuf, header_mac, frame, mac)))
 
     def read_msg(self) -> Msg:
-        """Read, verify and decrypt one frame; returns its message."""
-        read_exact = self._read_exact
-        ingress = self.ingress_mac
-        mac_enc = self.mac_cipher.update
+        # read the header
+        headbuf = self.conn.read_exact(32)
 
-        head = read_exact(32)
-        # Verify the header MAC before trusting the size.
-        hct = head[:16]
-        ingress.update((int.from_bytes(mac_enc(self._ingress_sum[:16]), "big")
-                        ^ int.from_bytes(hct, "big")).to_bytes(16, "big"))
-        if not hmac.compare_digest(ingress.digest()[:16], head[16:32]):
+        # verify the header MAC
+        should_mac = update_mac(self.ingress_mac, self.mac_cipher, headbuf[:16], self._ingress_sum)
+        if not hmac.compare_digest(should_mac, headbuf[16:]):
             raise BadMACError("bad header MAC")
-        h = self.dec.update(hct)
-        fsize = (h[0] << 16) | (h[1] << 8) | h[2]
-        # (the rest of the header, the protocol type, is ignored like in geth)
+        fsize = read_int24(self.dec.update(headbuf[:16]))
+        # ignore the protocol type for now
         if fsize > self.max_frame_size:
             raise RLPxError("rlpx: frame of %d bytes over the limit of %d" % (fsize, self.max_frame_size))
 
-        rsize = (fsize + 15) & ~15  # padded to 16 bytes
-        body = read_exact(rsize + 16)  # frame and frame MAC together
-        frame = body[:rsize]
-        ingress.update(frame)
-        seed = ingress.digest()[:16]
-        ingress.update((int.from_bytes(mac_enc(seed), "big") ^ int.from_bytes(seed, "big")).to_bytes(16, "big"))
-        d = ingress.digest()
-        self._ingress_sum = d
-        if not hmac.compare_digest(d[:16], body[rsize:]):
+        # read the frame content and its MAC (one read)
+        rsize = fsize  # frame size rounded up to 16 bytes
+        padding = fsize % 16
+        if padding:
+            rsize += 16 - padding
+        framebuf = self.conn.read_exact(rsize + 16)
+
+        # validate the frame MAC
+        self.ingress_mac.update(framebuf[:rsize])
+        fmacseed = self.ingress_mac.digest()
+        should_mac = self._ingress_sum = update_mac(self.ingress_mac, self.mac_cipher, fmacseed, fmacseed)
+        if not hmac.compare_digest(should_mac, framebuf[rsize:]):
             raise BadMACError("bad frame MAC")
 
-        content = self.dec.update(frame)
+        # decrypt the frame content
+        content = self.dec.update(framebuf[:rsize])
+
+        # decode the message code
         try:
             code, n = rlpcodec.uint_prefix(content, fsize)
         except rlpcodec.DecodeError as e:
             raise RLPxError("%s (message code)" % e) from None
+        payload, size = content[n:fsize], fsize - n
 
+        # if snappy is enabled, verify and decompress the message
         if self.snappy:
-            payload, size = _snappy_decode(content[n:fsize], code)
-            return Msg(code, size, io.BytesIO(payload))
-        return Msg(code, fsize - n, io.BytesIO(content[n:fsize]))
+            payload, size = _snappy_decode(payload, code)
+        return Msg(code, size, io.BytesIO(payload))
 
 
-# geth's type name (lower-case in Go).
-rlpxFrameRW = RLPXFrameRW
-
-
-def new_rlpx_frame_rw(conn, s: Secrets) -> RLPXFrameRW:
-    return RLPXFrameRW(conn, s)
+def _encode_code(code: int) -> bytes:
+    """The RLP encoding of a message code (``rlp.EncodeToBytes(msg.Code)`` in Go)."""
+    if 0 <= code < 1 << 64:
+        return encode_uint(code)
+    raise RLPxError("message code %d out of uint64 range" % code)
 
 
 def _read_payload(msg: Msg, size: int) -> bytes:
@@ -1120,15 +1068,15 @@ def _snappy_decode(payload: bytes, code: int):
     try:
         size = snappy_decoded_len(payload)
     except RLPxError:
-        if code == DISC_MSG:
+        if code == discMsg:
             return payload, len(payload)  # see below
         raise
-    if size > MAX_UINT24:
-        raise ErrPlainMessageTooLarge()
+    if size > maxUint24:
+        raise errPlainMessageTooLarge
     try:
         out = snappy.uncompress(payload)
     except Exception as e:  # python-snappy raises UncompressError or others
-        if code == DISC_MSG:
+        if code == discMsg:
             # Some clients send their disconnect uncompressed even after
             # negotiating snappy; take it as it is rather than failing.
             return payload, len(payload)
@@ -1138,14 +1086,18 @@ def _snappy_decode(payload: bytes, code: int):
     return out, size
 
 
-def update_mac(mac, block, seed) -> bytes:
-    """Reseed the running MAC with ``block``-encrypted state XOR ``seed``.
+def update_mac(mac, block, seed, mac_sum=None) -> bytes:
+    """Reseed the running MAC with its AES-ECB-encrypted digest XOR ``seed``.
 
-    ``block`` is an AES-ECB encryptor context; returns the first 16 bytes of
-    the new MAC state. (RLPXFrameRW inlines this with a cached digest.)
+    ``block`` is the AES-ECB encryptor of the MAC secret; returns the first 16
+    bytes of the new digest. Python-only: ``mac_sum`` is the MAC's current
+    digest if the caller has it (the frame reader/writer always does), which
+    saves finalizing the Keccak state once more.
     """
-    aesbuf = block.update(mac.digest()[:16])
-    mac.update(_xor16(aesbuf, seed[:16]))
+    if mac_sum is None:
+        mac_sum = mac.digest()
+    aesbuf = block.update(mac_sum[:16])
+    mac.update((int.from_bytes(aesbuf, "big") ^ int.from_bytes(seed[:16], "big")).to_bytes(16, "big"))
     return mac.digest()[:16]
 
 

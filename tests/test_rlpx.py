@@ -20,8 +20,8 @@ from p2p.peer_error import (DiscQuitting, DiscReason, DiscReasonError, DiscReque
                             DiscInvalidIdentity, PeerError, errInvalidMsg, new_peer_error)
 from p2p.protocol import Cap
 from p2p.rlpx import (
-    AuthMsgV4, AuthRespV4, BadMACError, EncHandshake, ENC_AUTH_MSG_LEN, ENC_AUTH_RESP_LEN,
-    ErrPlainMessageTooLarge, HandshakeError, ProtocolHandshakeError, RLPxError, Secrets, SSK_LEN,
+    AuthMsgV4, AuthRespV4, BadMACError, EncHandshake, encAuthMsgLen, encAuthRespLen,
+    PlainMessageTooLargeError, HandshakeError, ProtocolHandshakeError, RLPxError, Secrets, sskLen,
     decode_disc_reason, import_public_key, new_rlpx, new_rlpx_frame_rw, put_int24, read_handshake_msg,
     read_int24, read_protocol_handshake, seal_eip8, update_mac, xor,
 )
@@ -56,39 +56,6 @@ class Buffer:
 
     def getvalue(self):
         return bytes(self.data)
-
-
-class FakeHash:
-    """A MAC state whose digest is always the same bytes and which ignores updates."""
-
-    def __init__(self, value: bytes):
-        self.value = value
-
-    # Python hash API, used by the frame reader/writer
-    def update(self, data):
-        pass
-
-    def digest(self):
-        return self.value
-
-    def copy(self):
-        return self
-
-    # geth's hash.Hash names
-    def write(self, p):
-        return len(p)
-
-    def reset(self):
-        pass
-
-    def block_size(self):
-        return 0
-
-    def size(self):
-        return len(self.value)
-
-    def sum(self, b=b""):
-        return bytes(b) + self.value
 
 
 def tcp_pipe():
@@ -151,9 +118,9 @@ def handshaken_pair(snappy=False, **timeouts):
 
 def test_shared_secret(crypto_backend):
     prv0, prv1 = key_pair()
-    ss0 = ecies.import_ecdsa(prv0).generate_shared(ecies.import_ecdsa_public(prv1.public_key), SSK_LEN, SSK_LEN)
-    ss1 = ecies.import_ecdsa(prv1).generate_shared(ecies.import_ecdsa_public(prv0.public_key), SSK_LEN, SSK_LEN)
-    assert len(ss0) == 2 * SSK_LEN
+    ss0 = ecies.import_ecdsa(prv0).generate_shared(ecies.import_ecdsa_public(prv1.public_key), sskLen, sskLen)
+    ss1 = ecies.import_ecdsa(prv1).generate_shared(ecies.import_ecdsa_public(prv0.public_key), sskLen, sskLen)
+    assert len(ss0) == 2 * sskLen
     assert ss0 == ss1
 
 
@@ -168,7 +135,7 @@ def _check_enc_handshake(token=None):
         assert rid1 == pubkey_id(prv1.public_key), "initiator side: remote ID mismatch"
         assert rid0 == pubkey_id(prv0.public_key), "receiver side: remote ID mismatch"
         assert isinstance(rid0, NodeID)
-        # compare derived secrets
+        # each side's egress MAC and cipher stream is the other side's ingress one
         assert c0.rw.egress_mac.digest() == c1.rw.ingress_mac.digest(), "egress mac mismatch"
         assert c0.rw.ingress_mac.digest() == c1.rw.egress_mac.digest(), "ingress mac mismatch"
         assert c0.rw.egress_mac.digest() != c0.rw.ingress_mac.digest()
@@ -278,15 +245,48 @@ def test_rlpx_frame_fake():
     """)
     assert golden == bytes.fromhex(VECTORS["frame_fake_mac"]["written"])
 
-    # write_msg puts the message into the buffer
+    # the frame written for [1, 2, 3, 4] is the golden one
     send(rw, 8, [1, 2, 3, 4])
     assert buf.getvalue() == golden
 
-    # read_msg reads back what write_msg wrote
+    # and reading it back gives the message again
     msg = rw.read_msg()
     assert msg.size == 5
     assert msg.code == 8
     assert msg.payload.read() == unhex("C401020304")
+
+
+class FakeHash:
+    """A MAC state whose digest is always the same bytes and which ignores updates."""
+
+    def __init__(self, value: bytes):
+        self.value = value
+
+    # Python hash API, used by the frame reader/writer
+    def update(self, data):
+        pass
+
+    def digest(self):
+        return self.value
+
+    def copy(self):
+        return self
+
+    # geth's hash.Hash names
+    def write(self, p):
+        return len(p)
+
+    def reset(self):
+        pass
+
+    def block_size(self):
+        return 0
+
+    def size(self):
+        return len(self.value)
+
+    def sum(self, b=b""):
+        return bytes(b) + self.value
 
 
 def _frame_rw_pair(conn0, conn1=None):
@@ -341,7 +341,7 @@ def test_handshake_forward_compatibility(crypto_backend):
     for test in VECTORS["auth"]:
         data = unhex(test["input"])
         msg = AuthMsgV4()
-        ciphertext = read_handshake_msg(msg, ENC_AUTH_MSG_LEN, key_b, io.BytesIO(data))
+        ciphertext = read_handshake_msg(msg, encAuthMsgLen, key_b, io.BytesIO(data))
         assert ciphertext == data, test["name"]
         assert msg == make_auth(test), test["name"]
 
@@ -349,7 +349,7 @@ def test_handshake_forward_compatibility(crypto_backend):
     for test in VECTORS["ack"]:
         data = unhex(test["input"])
         msg = AuthRespV4()
-        ciphertext = read_handshake_msg(msg, ENC_AUTH_RESP_LEN, key_a, io.BytesIO(data))
+        ciphertext = read_handshake_msg(msg, encAuthRespLen, key_a, io.BytesIO(data))
         assert ciphertext == data, test["name"]
         assert msg == make_ack(test), test["name"]
 
@@ -382,14 +382,14 @@ def test_handshake_vectors_on_every_auth_ack_combination(crypto_backend):
             auth_ct, ack_ct = unhex(auth["input"]), unhex(ack["input"])
             # B, the recipient
             amsg = AuthMsgV4()
-            read_handshake_msg(amsg, ENC_AUTH_MSG_LEN, key_b, io.BytesIO(auth_ct))
+            read_handshake_msg(amsg, encAuthMsgLen, key_b, io.BytesIO(auth_ct))
             hb = EncHandshake(initiator=False, resp_nonce=unhex(VECTORS["nonce_b"]),
                               random_priv_key=ecies.import_ecdsa(eph_b))
             hb.handle_auth_msg(amsg, key_b)
             sb = hb.secrets(auth_ct, ack_ct)
             # A, the initiator
             rmsg = AuthRespV4()
-            read_handshake_msg(rmsg, ENC_AUTH_RESP_LEN, key_a, io.BytesIO(ack_ct))
+            read_handshake_msg(rmsg, encAuthRespLen, key_a, io.BytesIO(ack_ct))
             ha = EncHandshake(initiator=True, remote_id=pubkey_id(key_b.public_key),
                               init_nonce=unhex(VECTORS["nonce_a"]), random_priv_key=ecies.import_ecdsa(eph_a))
             ha.handle_auth_resp(rmsg)
@@ -412,11 +412,11 @@ def test_seal_eip8_padding_and_roundtrip(crypto_backend):
         packet = seal_eip8(msg, h)
         size = int.from_bytes(packet[:2], "big")
         assert size == len(packet) - 2
-        pad = size - body_len - rlpx_mod.ECIES_OVERHEAD
+        pad = size - body_len - rlpx_mod.eciesOverhead
         assert 100 <= pad < 300
         sizes.add(size)
         got = AuthRespV4()
-        assert read_handshake_msg(got, ENC_AUTH_RESP_LEN, remote, io.BytesIO(packet)) == packet
+        assert read_handshake_msg(got, encAuthRespLen, remote, io.BytesIO(packet)) == packet
         assert got == msg
     if rounds > 2:
         assert len(sizes) > 1  # the padding length varies
@@ -429,14 +429,14 @@ def test_receiver_answers_in_the_format_received(plain):
     h = EncHandshake(initiator=True, remote_id=pubkey_id(prv_b.public_key))
     auth = h.make_auth_msg(prv_a)
     packet = auth.seal_plain(h) if plain else seal_eip8(auth, h)
-    assert (len(packet) == ENC_AUTH_MSG_LEN) == plain
+    assert (len(packet) == encAuthMsgLen) == plain
     conn = Buffer()
     conn.write(packet)
     sb = rlpx_mod.receiver_enc_handshake(conn, prv_b)
     ack = conn.read()
-    assert (len(ack) == ENC_AUTH_RESP_LEN) == plain
+    assert (len(ack) == encAuthRespLen) == plain
     resp = AuthRespV4()
-    read_handshake_msg(resp, ENC_AUTH_RESP_LEN, prv_a, io.BytesIO(ack))
+    read_handshake_msg(resp, encAuthRespLen, prv_a, io.BytesIO(ack))
     assert resp.rest == (None if plain else [])
     h.handle_auth_resp(resp)
     sa = h.secrets(packet, ack)
@@ -448,14 +448,14 @@ def test_read_handshake_msg_rejects_bad_input():
     prv = crypto.generate_key()
     # size prefix below the pre-EIP-8 size
     with pytest.raises(HandshakeError, match="size underflow"):
-        read_handshake_msg(AuthMsgV4(), ENC_AUTH_MSG_LEN, prv, io.BytesIO(bytes(ENC_AUTH_MSG_LEN)))
+        read_handshake_msg(AuthMsgV4(), encAuthMsgLen, prv, io.BytesIO(bytes(encAuthMsgLen)))
     # plausible size, undecryptable content
     junk = (400).to_bytes(2, "big") + os.urandom(400)
     with pytest.raises(HandshakeError, match="could not decrypt"):
-        read_handshake_msg(AuthMsgV4(), ENC_AUTH_MSG_LEN, prv, io.BytesIO(junk))
+        read_handshake_msg(AuthMsgV4(), encAuthMsgLen, prv, io.BytesIO(junk))
     # truncated input
     with pytest.raises(EOFError):
-        read_handshake_msg(AuthMsgV4(), ENC_AUTH_MSG_LEN, prv, io.BytesIO(junk[:200]))
+        read_handshake_msg(AuthMsgV4(), encAuthMsgLen, prv, io.BytesIO(junk[:200]))
     # an EIP-8 body that is not an RLP list
     h = EncHandshake(remote_pub=ecies.import_ecdsa_public(prv.public_key))
 
@@ -464,7 +464,7 @@ def test_read_handshake_msg_rejects_bad_input():
             return b"\xb8\xc8" + bytes(200)  # a 200-byte string
 
     with pytest.raises(HandshakeError, match="expected input list"):
-        read_handshake_msg(AuthMsgV4(), ENC_AUTH_MSG_LEN, prv, io.BytesIO(seal_eip8(NotAList(), h)))
+        read_handshake_msg(AuthMsgV4(), encAuthMsgLen, prv, io.BytesIO(seal_eip8(NotAList(), h)))
 
     class ShortSig:
         def encode_rlp(self):
@@ -472,7 +472,7 @@ def test_read_handshake_msg_rejects_bad_input():
                                          rlpcodec.encode_bytes(bytes(32)), b"\x04"])
 
     with pytest.raises(HandshakeError, match="too short"):
-        read_handshake_msg(AuthMsgV4(), ENC_AUTH_MSG_LEN, prv, io.BytesIO(seal_eip8(ShortSig(), h)))
+        read_handshake_msg(AuthMsgV4(), encAuthMsgLen, prv, io.BytesIO(seal_eip8(ShortSig(), h)))
 
 
 def test_handle_auth_msg_rejects_bad_identity_and_signature():
@@ -586,7 +586,7 @@ def test_frame_write_refuses_oversized(snappy):
     with pytest.raises(RLPxError) as ei:
         rw1.write_msg(big)
     if snappy:
-        assert isinstance(ei.value, ErrPlainMessageTooLarge)
+        assert isinstance(ei.value, PlainMessageTooLargeError)
         assert str(ei.value) == "message length >= 16MB"
     else:
         assert "overflows uint24" in str(ei.value)
@@ -599,7 +599,7 @@ def test_frame_write_refuses_oversized(snappy):
 def test_frame_largest_message_roundtrip():
     conn = Buffer()
     rw1, rw2 = _frame_rw_pair(conn)
-    payload = os.urandom(rlpx_mod.MAX_UINT24 - 1)  # plus the 1-byte code: exactly the limit
+    payload = os.urandom(rlpx_mod.maxUint24 - 1)  # plus the 1-byte code: exactly the limit
     rw1.write_msg(Msg.from_bytes(7, payload))
     msg = rw2.read_msg()
     assert msg.code == 7 and msg.size == len(payload)
@@ -638,7 +638,7 @@ def test_frame_snappy_refuses_huge_declared_length_without_decompressing(monkeyp
     monkeypatch.setattr(rlpx_mod.snappy, "uncompress", boom)
     for claim in (1 << 30, (1 << 24)):
         rw1.write_msg(Msg.from_bytes(0x10, _varint(claim) + b"\x00" * 8))
-        with pytest.raises(ErrPlainMessageTooLarge):
+        with pytest.raises(PlainMessageTooLargeError):
             rw2.read_msg()
     assert rlpx_mod.snappy_decoded_len(_varint(1 << 30)) == 1 << 30
 
@@ -754,7 +754,7 @@ def test_transport_initiator_gets_no_ack_times_out():
         c0 = new_rlpx(fd0, handshake_timeout=0.3)
         with pytest.raises(socket.timeout):
             c0.do_enc_handshake(prv_a, Node(id=pubkey_id(prv_b.public_key)))
-        assert len(fd1.recv(4096)) > ENC_AUTH_MSG_LEN  # the EIP-8 auth went out
+        assert len(fd1.recv(4096)) > encAuthMsgLen  # the EIP-8 auth went out
     finally:
         fd0.close()
         fd1.close()
@@ -829,7 +829,7 @@ def test_transport_snappy_bomb_refused(monkeypatch):
         monkeypatch.setattr(rlpx_mod.snappy, "uncompress", lambda *a: pytest.fail("must not decompress"))
         c0.rw.snappy = False  # send the raw claim
         c0.write_msg(Msg.from_bytes(0x10, _varint(1 << 30) + b"\x00\x01\x02"))
-        with pytest.raises(ErrPlainMessageTooLarge):
+        with pytest.raises(PlainMessageTooLargeError):
             c1.read_msg()
     finally:
         c0.close()
@@ -991,7 +991,7 @@ def test_frame_size_claim_allocates_as_bytes_arrive():
     fd0, fd1 = socket.socketpair()
     try:
         rw1, rw2 = _frame_rw_pair(fd0, fd1)
-        _write_size_claim(rw1, rlpx_mod.MAX_UINT24, os.urandom(1000))
+        _write_size_claim(rw1, rlpx_mod.maxUint24, os.urandom(1000))
         fd0.shutdown(socket.SHUT_WR)
         tracemalloc.start()
         try:

@@ -2,7 +2,7 @@
 
 Documented errors of ``read_msg``: ``RLPxError`` (``BadMACError`` for a bad
 header or frame MAC, RLP errors in the message code, snappy errors,
-``ErrPlainMessageTooLarge``) and ``EOFError`` for a stream cut mid-frame.
+``PlainMessageTooLargeError``) and ``EOFError`` for a stream cut mid-frame.
 ``read_protocol_handshake`` adds ``ProtocolHandshakeError`` (an RLPxError),
 ``DiscReasonError`` (the peer sent a disconnect) and ``PeerError`` (a hello
 that doesn't decode: ``errInvalidMsg``). ``decode_disc_reason`` never raises.

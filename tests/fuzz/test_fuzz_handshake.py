@@ -22,7 +22,7 @@ from hypothesis import example, given, strategies as st
 from p2p import crypto
 from p2p.crypto import ecies
 from p2p.discover.node import pubkey_id
-from p2p.rlpx import (AUTH_MSG_LEN, AUTH_RESP_LEN, ECIES_OVERHEAD, ENC_AUTH_MSG_LEN, ENC_AUTH_RESP_LEN,
+from p2p.rlpx import (authMsgLen, authRespLen, eciesOverhead, encAuthMsgLen, encAuthRespLen,
                       AuthMsgV4, AuthRespV4, EncHandshake, RLPxError, read_handshake_msg,
                       receiver_enc_handshake)
 
@@ -69,14 +69,14 @@ def run_receiver(data):
         return None
     # Accepted: the secrets must be complete and an ack was written.
     assert len(s.aes) == 32 and len(s.mac) == 32 and len(s.remote_id) == 64
-    assert len(conn.written) >= ENC_AUTH_RESP_LEN
+    assert len(conn.written) >= encAuthRespLen
     return s
 
 
 def run_initiator(data):
     msg = AuthRespV4()
     try:
-        read_handshake_msg(msg, ENC_AUTH_RESP_LEN, KEY_A, io.BytesIO(data))
+        read_handshake_msg(msg, encAuthRespLen, KEY_A, io.BytesIO(data))
         h = EncHandshake(initiator=True)
         h.handle_auth_resp(msg)
     except DOCUMENTED:
@@ -89,7 +89,7 @@ def run_initiator(data):
 def eip8(pub, body, size=None):
     """An EIP-8 packet around ``body``; ``size`` overrides the (authenticated) prefix."""
     body = body or b"\x00"  # ECIES cannot encrypt an empty message
-    n = len(body) + ECIES_OVERHEAD if size is None else size
+    n = len(body) + eciesOverhead if size is None else size
     prefix = (n & 0xFFFF).to_bytes(2, "big")
     return prefix + ecies.encrypt(pub, body, None, prefix)
 
@@ -104,8 +104,8 @@ def test_vectors_accepted():
 @FUZZ
 @given(st.binary(max_size=600))
 @example(b"")
-@example(b"\x04" * ENC_AUTH_MSG_LEN)
-@example(b"\xff\xff" + bytes(ENC_AUTH_MSG_LEN))  # EIP-8 prefix claiming 64 KiB, then EOF
+@example(b"\x04" * encAuthMsgLen)
+@example(b"\xff\xff" + bytes(encAuthMsgLen))  # EIP-8 prefix claiming 64 KiB, then EOF
 def test_fuzz_auth_random_bytes(data):
     run_receiver(data)
     run_initiator(data)
@@ -124,14 +124,14 @@ def test_fuzz_ack_mutated_vectors(data):
 
 
 @fuzz_settings(ci_examples=100)
-@given(st.binary(min_size=AUTH_MSG_LEN, max_size=AUTH_MSG_LEN))
+@given(st.binary(min_size=authMsgLen, max_size=authMsgLen))
 def test_fuzz_auth_plain_arbitrary_plaintext(plain):
     # Correctly encrypted pre-EIP-8 auth with arbitrary content: signature/key checks decide.
     run_receiver(ecies.encrypt(PUB_B, plain))
 
 
 @fuzz_settings(ci_examples=100)
-@given(st.binary(min_size=AUTH_RESP_LEN, max_size=AUTH_RESP_LEN))
+@given(st.binary(min_size=authRespLen, max_size=authRespLen))
 def test_fuzz_ack_plain_arbitrary_plaintext(plain):
     run_initiator(ecies.encrypt(PUB_A, plain))
 
@@ -201,9 +201,9 @@ class CountingStream(io.BytesIO):
 @FUZZ
 @given(st.binary(min_size=2, max_size=2))
 def test_eip8_size_prefix_bounds_reads(prefix):
-    s = CountingStream(prefix + bytes(ENC_AUTH_MSG_LEN))
+    s = CountingStream(prefix + bytes(encAuthMsgLen))
     try:
-        read_handshake_msg(AuthMsgV4(), ENC_AUTH_MSG_LEN, KEY_B, s)
+        read_handshake_msg(AuthMsgV4(), encAuthMsgLen, KEY_B, s)
     except DOCUMENTED:
         pass
     assert s.max_request <= 0xFFFF + 2
