@@ -131,7 +131,13 @@ _EMFILE_SCRIPT = textwrap.dedent('''
         t.do_proto_handshake(ProtoHandshake(version=5, name="p", id=pubkey_id(prv.public_key)))
         t.close(None)
 
+    import queue
+    events = queue.Queue()
+    srv.subscribe_events(events)
     handshake()  # warm: every module the handshake needs is imported now
+    # Wait until the node has closed that peer's socket: no fd may be freed from here on.
+    while events.get(timeout=10).type != "drop":
+        pass
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 32, hard))
     hold = []
