@@ -45,11 +45,6 @@ class PrivateAdminAPI:
         events: "queue.Queue" = queue.Queue()  # the producer's one mailbox
         sub = server.subscribe_events(events)
 
-        def wake():
-            # rpcSub.Err() and notifier.Closed() of geth's select, as a message in the mailbox
-            rpc_sub.err().wait()
-            events.put(None)
-
         def forward():
             try:
                 while True:
@@ -63,7 +58,8 @@ class PrivateAdminAPI:
             finally:
                 sub.unsubscribe()
 
-        notifier.go(wake, "node.PrivateAdminAPI.PeerEvents.wake")
+        # rpcSub.Err() and notifier.Closed() of geth's select, as a message in the mailbox
+        rpc_sub.on_done(lambda: events.put(None))
         notifier.go(forward, "node.PrivateAdminAPI.PeerEvents")
         return rpc_sub
 

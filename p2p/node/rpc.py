@@ -121,9 +121,32 @@ class Subscription:
         self.id = id
         self.namespace = namespace
         self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._on_done: list = []
 
     def err(self) -> threading.Event:
         return self._done
+
+    def on_done(self, callback) -> None:
+        """Call ``callback()`` once the subscription ends (at once if it has).
+
+        Python-only: a producer waiting on its own mailbox gets a wake-up message
+        this way, instead of a second thread selecting on ``err()``.
+        """
+        with self._lock:
+            if not self._done.is_set():
+                self._on_done.append(callback)
+                return
+        callback()
+
+    def _finish(self) -> None:
+        with self._lock:
+            if self._done.is_set():
+                return
+            self._done.set()
+            callbacks, self._on_done = self._on_done, []
+        for cb in callbacks:
+            cb()
 
 
 class Notifier:
@@ -199,7 +222,7 @@ class Notifier:
             self._inactive.pop(id, None)
         if sub is None:
             return False
-        sub._done.set()
+        sub._finish()
         return True
 
     def close(self) -> None:
@@ -210,7 +233,7 @@ class Notifier:
             self._inactive.clear()
             threads, self._threads = self._threads, []
         for sub in subs:
-            sub._done.set()
+            sub._finish()
         for t in threads:
             if t is not threading.current_thread():
                 t.join()
