@@ -133,6 +133,50 @@ def decode_node(blob: bytes) -> Node:
 
 
 # ---------------------------------------------------------------------------
+# The database
+
+
+def new_node_db(path: str, version: int, self_id) -> "NodeDB":
+    """Open (or create) the node database at ``path``; "" gives an in-memory one."""
+    if not path:
+        return _new_memory_node_db(self_id)
+    return _new_persistent_node_db(path, version, self_id)
+
+
+def _new_memory_node_db(self_id) -> "NodeDB":
+    # geth uses goleveldb's memory storage; a temporary directory keeps one code path.
+    tmp = tempfile.mkdtemp(prefix="nodedb-")
+    try:
+        db = plyvel.DB(tmp, create_if_missing=True)
+    except Exception:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return NodeDB(db, self_id, tmpdir=tmp)
+
+
+def _new_persistent_node_db(path: str, version: int, self_id) -> "NodeDB":
+    try:
+        db = plyvel.DB(path, create_if_missing=True, max_open_files=64)
+    except plyvel.CorruptionError:
+        plyvel.repair_db(path)
+        db = plyvel.DB(path, create_if_missing=True, max_open_files=64)
+    # The stored nodes belong to one protocol version: flush them all on a mismatch.
+    current_ver = put_varint(version)
+    blob = db.get(nodeDBVersionKey)
+    if blob is None:
+        try:
+            db.put(nodeDBVersionKey, current_ver)
+        except Exception:
+            db.close()
+            raise
+    elif blob != current_ver:
+        db.close()
+        shutil.rmtree(path)
+        return _new_persistent_node_db(path, version, self_id)
+    return NodeDB(db, self_id)
+
+
+# ---------------------------------------------------------------------------
 # Keys
 
 
@@ -189,50 +233,6 @@ def split_node_item_key(key: bytes):
 def local_item_key(id, field: str) -> bytes:
     """The key of a field of our own node: ``local:<id>:<field>``."""
     return nodeDBLocalPrefix + bytes(id) + b":" + field.encode()
-
-
-# ---------------------------------------------------------------------------
-# The database
-
-
-def new_node_db(path: str, version: int, self_id) -> "NodeDB":
-    """Open (or create) the node database at ``path``; "" gives an in-memory one."""
-    if not path:
-        return _new_memory_node_db(self_id)
-    return _new_persistent_node_db(path, version, self_id)
-
-
-def _new_memory_node_db(self_id) -> "NodeDB":
-    # geth uses goleveldb's memory storage; a temporary directory keeps one code path.
-    tmp = tempfile.mkdtemp(prefix="nodedb-")
-    try:
-        db = plyvel.DB(tmp, create_if_missing=True)
-    except Exception:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return NodeDB(db, self_id, tmpdir=tmp)
-
-
-def _new_persistent_node_db(path: str, version: int, self_id) -> "NodeDB":
-    try:
-        db = plyvel.DB(path, create_if_missing=True, max_open_files=64)
-    except plyvel.CorruptionError:
-        plyvel.repair_db(path)
-        db = plyvel.DB(path, create_if_missing=True, max_open_files=64)
-    # The stored nodes belong to one protocol version: flush them all on a mismatch.
-    current_ver = put_varint(version)
-    blob = db.get(nodeDBVersionKey)
-    if blob is None:
-        try:
-            db.put(nodeDBVersionKey, current_ver)
-        except Exception:
-            db.close()
-            raise
-    elif blob != current_ver:
-        db.close()
-        shutil.rmtree(path)
-        return _new_persistent_node_db(path, version, self_id)
-    return NodeDB(db, self_id)
 
 
 class NodeDB:

@@ -15,6 +15,9 @@ import re
 
 from p2p import crypto
 
+# The address types a node's ``ip`` holds (IPv4-mapped addresses become IPv4).
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
 __all__ = [
     "NodeIDBits", "NodeID", "Node", "new_node", "parse_node", "must_parse_node",
     "bytes_id", "must_bytes_id", "hex_id", "must_hex_id",
@@ -76,23 +79,31 @@ def parse_ip(s: str):
     return ip
 
 
+def new_node(id: bytes, ip, udp_port: int, tcp_port: int) -> "Node":
+    """A node with the given ID, address and ports (``ip=None`` for an incomplete node)."""
+    if not isinstance(id, NodeID):
+        id = NodeID(id)
+    return Node(_to_ip(ip), udp_port, tcp_port, id)
+
+
 class Node:
     """A host on the network. Fields should be treated as read-only."""
 
     __slots__ = ("ip", "udp", "tcp", "id", "sha", "added_at", "seq", "record")
 
-    def __init__(self, ip=None, udp=0, tcp=0, id=None, sha=None, added_at=None):
+    def __init__(self, ip: IPAddress | None = None, udp: int = 0, tcp: int = 0, id: bytes | None = None,
+                 sha: bytes | None = None, added_at: float | None = None) -> None:
         self.ip = ip            # IPv4Address / IPv6Address, None for incomplete nodes
         self.udp = udp          # discovery port
         self.tcp = tcp          # RLPx port
-        self.id = id if id is not None else NodeID()
+        self.id = NodeID(id) if id is not None and not isinstance(id, NodeID) else (id or NodeID())
         # keccak256(id); tests may set it to place a node at a chosen distance.
         self.sha = sha if sha is not None else crypto.keccak256(self.id)
         self.added_at = added_at  # time (seconds) the node was added to the table
         self.seq = 0              # the highest record seq the node announced (EIP-868 pongs)
         self.record = None        # its node record (p2p.enr.Record), once fetched
 
-    def addr(self):
+    def addr(self) -> tuple:
         """The UDP endpoint as a socket address tuple ``(ip string, port)``."""
         return (str(self.ip), self.udp)
 
@@ -151,13 +162,6 @@ class Node:
 
     def __hash__(self):
         return hash(self.id)
-
-
-def new_node(id, ip, udp_port: int, tcp_port: int) -> Node:
-    """A node with the given ID, address and ports (``ip=None`` for an incomplete node)."""
-    if not isinstance(id, NodeID):
-        id = NodeID(id)
-    return Node(_to_ip(ip), udp_port, tcp_port, id)
 
 
 _incomplete_node_url = re.compile(r"(?i)^(?:enode://)?([0-9a-f]+)$")

@@ -21,7 +21,7 @@ import threading
 import time
 
 from p2p import crypto
-from p2p.discover.database import new_node_db, nodeDBVersion
+from p2p.discover.database import NodeDB, new_node_db, nodeDBVersion
 from p2p.discover.node import Node, logdist, new_node
 from p2p.log import get_logger
 from p2p.netutil import net as _net
@@ -100,7 +100,8 @@ class bucket:
         return False
 
 
-def new_table(t, our_id, our_addr, node_db_path, bootnodes):
+def new_table(t: transport, our_id: bytes, our_addr: tuple | None, node_db_path: str,
+              bootnodes: list | None) -> "Table":
     """Create a Table over transport t and start its loop.
 
     ``our_addr`` is a ``(ip, port)`` tuple; an empty ``node_db_path`` gives a
@@ -120,13 +121,14 @@ def new_table(t, our_id, our_addr, node_db_path, bootnodes):
     # The expirer starts after the seeds were loaded so that older nodes can
     # still be used as seeds.
     db.ensure_expirer()
-    tab._loop_thread = threading.Thread(target=tab.loop, name="discover.Table.loop", daemon=True)
-    tab._loop_thread.start()
+    loop = threading.Thread(target=tab.loop, name="discover.Table.loop", daemon=True)
+    tab._loop_thread = loop
+    loop.start()
     return tab
 
 
 class Table:
-    def __init__(self, t, self_node, db):
+    def __init__(self, t: transport, self_node: Node, db: NodeDB) -> None:
         self.mutex = threading.Lock()  # protects buckets, their content, nursery, rand
         self.buckets = [bucket() for _ in range(nBuckets)]
         self.nursery = []               # bootstrap nodes
@@ -142,23 +144,23 @@ class Table:
         self._mailbox = queue.Queue()   # refreshReq / refreshDone / revalidateDone / closeReq
         self._mail_lock = threading.Lock()
         self._loop_done = False
-        self._loop_thread = None
+        self._loop_thread: threading.Thread | None = None
         self._helpers = set()           # running doRevalidate / copyLiveNodes threads
         self._helpers_lock = threading.Lock()
         self._helpers_closed = False
 
     # -- public API -------------------------------------------------------------
 
-    def seed_rand(self):
+    def seed_rand(self) -> None:
         b = os.urandom(8)
         with self.mutex:
             self.rand.seed(int.from_bytes(b, "big"))
 
-    def self(self):
+    def self(self) -> Node:
         """The local node (don't modify it)."""
         return self.self_node
 
-    def read_random_nodes(self, buf) -> int:
+    def read_random_nodes(self, buf: list) -> int:
         """Fill the list ``buf`` with distinct random table nodes; returns how many."""
         if not self.is_init_done():
             return 0
@@ -186,14 +188,14 @@ class Table:
             # departure: read-random-nodes-count: the count filled, not geth's i+1 (one too many)
             return i
 
-    def close(self):
+    def close(self) -> None:
         """Stop the loop, close the transport and the node database."""
         if self.closed.is_set():
             return
         self._post(("closeReq", None))  # refused once the loop is ending: it closes anyway
         self.closed.wait()
 
-    def set_fallback_nodes(self, nodes):
+    def set_fallback_nodes(self, nodes: list) -> None:
         """Set the bootstrap nodes, used when the table and database are empty."""
         for n in nodes:
             try:
@@ -211,7 +213,7 @@ class Table:
     def is_init_done(self) -> bool:
         return self.init_done.is_set()
 
-    def resolve(self, target_id):
+    def resolve(self, target_id: bytes) -> Node | None:
         """Find the node with the given ID, in the table or the network; None if not found."""
         h = crypto.keccak256(target_id)
         with self.mutex:
@@ -223,7 +225,7 @@ class Table:
                 return n
         return None
 
-    def lookup(self, target_id, refresh_if_empty=True):
+    def lookup(self, target_id: bytes, refresh_if_empty: bool = True) -> list:
         """Search the network for the nodes closest to target_id (any 64 bytes)."""
         target = crypto.keccak256(target_id)
         asked = {self.self_node.id}  # never query ourselves
@@ -260,7 +262,7 @@ class Table:
             pending_queries -= 1
         return result.entries
 
-    def find_node(self, target_id):
+    def find_node(self, target_id: bytes) -> list:
         return self.lookup(target_id)
 
     def findnode(self, n, target_id, reply):
@@ -285,7 +287,7 @@ class Table:
         finally:
             reply.put(r or [])
 
-    def refresh(self):
+    def refresh(self) -> threading.Event:
         """Ask the loop for a refresh; the returned Event is set when it is done."""
         done = threading.Event()
         if not self._post(("refreshReq", done)):
@@ -518,7 +520,7 @@ class Table:
                     if n.added_at is not None and now - n.added_at >= seedMinTableTime:
                         self.db.update_node(n)
 
-    def closest(self, target, nresults):
+    def closest(self, target: bytes, nresults: int) -> "nodesByDistance":
         """The nresults table nodes closest to target. The caller holds self.mutex."""
         # Scans every entry: simple and obviously right.
         close = nodesByDistance(target)
@@ -537,7 +539,7 @@ class Table:
             return self.buckets[0]
         return self.buckets[d - bucketMinDistance - 1]
 
-    def add(self, n):
+    def add(self, n: Node) -> None:
         """Add n to its bucket if there is room, else to the bucket's replacements.
 
         The caller must not hold self.mutex.
@@ -550,14 +552,14 @@ class Table:
             if not self.bump_or_add(b, n):
                 self.add_replacement(b, n)
 
-    def add_through_ping(self, n):
+    def add_through_ping(self, n: Node) -> None:
         """Like add, but ignored until the table is initialized, so that pinging us
         repeatedly can't fill the table."""
         if not self.is_init_done():
             return
         self.add(n)
 
-    def stuff(self, nodes):
+    def stuff(self, nodes: list) -> None:
         """Add nodes to the end of their buckets if those aren't full."""
         with self.mutex:
             for n in nodes:
@@ -567,7 +569,7 @@ class Table:
                 if len(b.entries) < bucketSize:
                     self.bump_or_add(b, n)
 
-    def delete(self, node):
+    def delete(self, node: Node) -> None:
         """Remove a (dead) node from the table."""
         with self.mutex:
             self.delete_in_bucket(self.bucket(node.sha), node)
