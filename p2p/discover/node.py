@@ -96,7 +96,7 @@ class Node:
         self.ip = ip            # IPv4Address / IPv6Address, None for incomplete nodes
         self.udp = udp          # discovery port
         self.tcp = tcp          # RLPx port
-        self.id = NodeID(id) if id is not None and not isinstance(id, NodeID) else (id or NodeID())
+        self.id: NodeID = id if id is not None else NodeID()  # type: ignore[assignment]  # any 64 bytes
         # keccak256(id); tests may set it to place a node at a chosen distance.
         self.sha = sha if sha is not None else crypto.keccak256(self.id)
         self.added_at = added_at  # time (seconds) the node was added to the table
