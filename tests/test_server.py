@@ -290,6 +290,42 @@ def test_server_at_cap():
             fd.close()
 
 
+def test_server_peer_limits():
+    """MaxPeers=0 refuses everyone; a trusted node gets past the limit until it is untrusted again."""
+    srvkey = newkey()
+    clientid = random_id()
+    clientnode = new_node(clientid, None, 0, 0)
+    # The handshake offers no capabilities, so a trusted node that gets past the limit
+    # is refused next as useless: that is how the test sees the limit was bypassed.
+    tp = setupTransport(clientid, phs=ProtoHandshake(id=clientid))
+    flags = dynDialedConn
+    dial_dest = new_node(clientid, None, 0, 0)
+    srv = Server(Config(private_key=srvkey, max_peers=0, no_dial=True, no_discovery=True,
+                        protocols=[_discard_protocol()]),
+                 new_transport=lambda fd: tp)
+    srv.start()
+    try:
+        def setup_once():
+            tp.close_err = None
+            a, b = socket.socketpair()
+            try:
+                srv.setup_conn(a, flags, dial_dest)
+            finally:
+                a.close()
+                b.close()
+            return tp.close_err
+
+        assert setup_once() == peer_error.DiscTooManyPeers  # the server is full
+        srv.add_trusted_peer(clientnode)
+        err = setup_once()
+        assert err != peer_error.DiscTooManyPeers, "a trusted node did not bypass max_peers"
+        assert err == peer_error.DiscUselessPeer
+        srv.remove_trusted_peer(clientnode)
+        assert setup_once() == peer_error.DiscTooManyPeers  # full again
+    finally:
+        srv.stop()
+
+
 def test_server_setup_conn():
     id = random_id()
     srvkey = newkey()
