@@ -401,6 +401,7 @@ class RLPx(MsgReadWriter):
         for the disconnect write timeout; after that the socket is closed
         anyway, which also fails the stuck write.
         """
+        # departure: rlpx-close-bounded: close waits for a pending write only as long as the disconnect write may take
         locked = self.wmu.acquire(timeout=self.disc_write_timeout)
         try:
             if locked and self.rw is not None:

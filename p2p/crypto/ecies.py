@@ -399,6 +399,6 @@ def decrypt(prv, c: bytes, s1: bytes = None, s2: bytes = None) -> bytes:
     if not hmac.compare_digest(bytes(mv[m_end:]), d):
         raise ErrInvalidMessage()
     if len(em) < params.block_size:
-        # Authentic but shorter than an IV: geth would panic slicing it.
+        # departure: ecies-short-message: an authentic message shorter than an IV is an error (geth panics)
         raise ErrInvalidMessage()
     return sym_decrypt(params, ke, em)
