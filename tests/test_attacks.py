@@ -38,7 +38,6 @@ WAIT = 30.0  # upper bound for a wait on a condition; never a sleep
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLAIM = (1 << 24) - 1  # the largest frame size a header can claim
 SENT = 1000  # bytes of the claimed frame the attacker actually sends
-MiB = 1 << 20
 
 
 class NodeProcess:
