@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import queue
+import signal
 import socket
+import subprocess
+import sys
 import threading
 
 from p2p import crypto, rlpx
+from p2p.discover.node import parse_node
 
 
 def run_parallel(fn, items, timeout=60.0, name="test.parallel"):
@@ -61,3 +67,102 @@ def capture_auth(dest, timeout=5.0) -> bytes:
         a.close()
         b.close()
     return head + body
+
+
+class P2PNodeProcess:
+    """A ``p2pnode`` subprocess on 127.0.0.1 (no discovery) for tests that need a live node.
+
+    Its stdout lines arrive on a queue (``expect`` waits for one that matches) and its
+    stderr lines are collected in ``errors``; ``/proc`` gives its CPU time and memory.
+    """
+
+    def __init__(self, *args, wait: float = 30.0, name: str = "test.p2pnode"):
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+        self.wait = wait
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "p2p.cmd.p2pnode", "--addr", "127.0.0.1:0", "--nodiscover",
+             "--verbosity", "1"] + list(args),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=env, cwd=root)
+        self.lines: "queue.Queue" = queue.Queue()
+        self.seen: list = []
+        self.errors: list = []
+        self._threads = [
+            threading.Thread(target=self._read, args=(self.proc.stdout, self.lines.put),
+                             name=name + ".stdout", daemon=True),
+            threading.Thread(target=self._read, args=(self.proc.stderr, self.errors.append),
+                             name=name + ".stderr", daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+
+    @staticmethod
+    def _read(f, put):
+        for line in f:
+            put(line.rstrip("\n"))
+        put(None)
+
+    def expect(self, pred, what: str) -> str:
+        """Wait for a stdout line matching ``pred`` and return it."""
+        while True:
+            try:
+                line = self.lines.get(timeout=self.wait)
+            except queue.Empty:
+                raise AssertionError("p2pnode: no %s within %.0f s; got %r" % (what, self.wait, self.seen)) from None
+            if line is None:
+                raise AssertionError("p2pnode ended before %s; got %r; stderr %r"
+                                     % (what, self.seen, [e for e in self.errors if e]))
+            self.seen.append(line)
+            if pred(line):
+                return line
+
+    def enode(self) -> str:
+        """Wait for the node's enode URL (the first line it prints); also kept parsed in ``node``."""
+        url = self.expect(lambda line: line.startswith("enode://"), "enode URL")
+        self.node = parse_node(url)
+        return url
+
+    def send(self, text: str) -> None:
+        self.proc.stdin.write(text + "\n")
+        self.proc.stdin.flush()
+
+    def cpu_seconds(self) -> float:
+        with open("/proc/%d/stat" % self.proc.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def _status(self, field: str) -> int:
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+        raise AssertionError("no %s in /proc/%d/status" % (field, self.proc.pid))
+
+    def rss(self) -> int:
+        return self._status("VmRSS")
+
+    def peak_rss(self) -> int:
+        return self._status("VmHWM")
+
+    def reset_peak(self) -> None:
+        with open("/proc/%d/clear_refs" % self.proc.pid, "w") as f:
+            f.write("5")  # sets VmHWM to the current VmRSS (Linux 4.0 and later)
+
+    def stop(self, sig=signal.SIGTERM) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(self.wait)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+        for t in self._threads:
+            t.join(self.wait)
+        for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            try:
+                f.close()
+            except OSError:
+                pass
+        return rc

@@ -19,20 +19,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import queue
-import signal
 import socket
-import subprocess
 import sys
 import threading
 
 import pytest
 
 from p2p import crypto, rlpx
-from p2p.discover.node import Node as DNode, parse_node, pubkey_id
+from p2p.discover.node import Node as DNode, pubkey_id
 from p2p.message import send
 from p2p.peer import ProtoHandshake
 from p2p.protocol import Cap
+from tests.helpers import P2PNodeProcess
 
 WAIT = 30.0  # upper bound for a wait on a condition; never a sleep
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -40,68 +38,11 @@ CLAIM = (1 << 24) - 1  # the largest frame size a header can claim
 SENT = 1000  # bytes of the claimed frame the attacker actually sends
 
 
-class NodeProcess:
-    """A p2pnode subprocess (no discovery, no dialing) whose stdout lines arrive on a queue."""
-
-    def __init__(self, *args):
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "p2p.cmd.p2pnode", "--addr", "127.0.0.1:0", "--nodiscover",
-             "--nodial", "--verbosity", "1"] + list(args),
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-            env=env, cwd=ROOT)
-        self.lines = queue.Queue()
-        self.reader = threading.Thread(target=self._read, name="test.attacks.stdout", daemon=True)
-        self.reader.start()
-        url = self.expect(lambda line: line.startswith("enode://"), "enode URL")
-        self.node = parse_node(url)
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.lines.put(line.rstrip("\n"))
-        self.lines.put(None)
-
-    def expect(self, pred, what):
-        while True:
-            try:
-                line = self.lines.get(timeout=WAIT)
-            except queue.Empty:
-                raise AssertionError("node: no %s within %.0f s" % (what, WAIT)) from None
-            if line is None:
-                raise AssertionError("node ended before %s" % what)
-            if pred(line):
-                return line
-
-    def _status(self, field) -> int:
-        with open("/proc/%d/status" % self.proc.pid) as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) * 1024
-        raise AssertionError("no %s in /proc/%d/status" % (field, self.proc.pid))
-
-    def rss(self) -> int:
-        return self._status("VmRSS")
-
-    def peak_rss(self) -> int:
-        return self._status("VmHWM")
-
-    def reset_peak(self) -> None:
-        with open("/proc/%d/clear_refs" % self.proc.pid, "w") as f:
-            f.write("5")  # VmHWM := VmRSS (Linux >= 4.0)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(WAIT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = self.proc.wait()
-        self.reader.join(WAIT)
-        for f in (self.proc.stdin, self.proc.stdout):
-            f.close()
-        return rc
+def start_node(*args):
+    """A p2pnode subprocess (no discovery, no dialing) with its enode URL read."""
+    node = P2PNodeProcess("--nodial", *args, wait=WAIT, name="test.attacks")
+    node.enode()
+    return node
 
 
 def _hello(prv):
@@ -149,7 +90,7 @@ def _honest_chat(node):
 
 
 def _start(conns):
-    node = NodeProcess("--maxpeers", str(conns + 10))
+    node = start_node("--maxpeers", str(conns + 10))
     _honest_chat(node)  # warm up: the code paths of a peer are loaded and run once
     node.expect(lambda line: line.startswith("peer drop"), "warm-up peer drop")
     return node

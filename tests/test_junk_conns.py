@@ -15,76 +15,30 @@ from __future__ import annotations
 
 import argparse
 import os
-import queue
 import random
 import resource
 import selectors
-import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
 
 from p2p import crypto, rlpx
-from p2p.discover.node import Node as DNode, parse_node, pubkey_id
+from p2p.discover.node import Node as DNode, pubkey_id
 from p2p.peer import ProtoHandshake
 from p2p.protocol import Cap
+from tests.helpers import P2PNodeProcess
 
 WAIT = 60.0  # upper bound for a wait on a condition; never a sleep
 HONEST_EVERY = 0.02  # seconds between the honest peer's connections
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-class NodeProcess:
-    """A p2pnode subprocess (no discovery, no dialing); its enode URL is read from stdout."""
-
-    def __init__(self, *args):
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "p2p.cmd.p2pnode", "--addr", "127.0.0.1:0", "--nodiscover",
-             "--nodial", "--verbosity", "1"] + list(args),
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env=env, cwd=ROOT)
-        self.lines: "queue.Queue" = queue.Queue()
-        self.errors: list = []
-        self._threads = [
-            threading.Thread(target=self._read, args=(self.proc.stdout, self.lines.put),
-                             name="test.junk.stdout", daemon=True),
-            threading.Thread(target=self._read, args=(self.proc.stderr, self.errors.append),
-                             name="test.junk.stderr", daemon=True),
-        ]
-        for t in self._threads:
-            t.start()
-        line = self.lines.get(timeout=WAIT)
-        assert line and line.startswith("enode://"), "p2pnode printed %r, not its enode URL" % line
-        self.node = parse_node(line)
-
-    @staticmethod
-    def _read(f, put):
-        for line in f:
-            put(line.rstrip("\n"))
-        put(None)
-
-    def cpu_seconds(self) -> float:
-        with open("/proc/%d/stat" % self.proc.pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(WAIT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = self.proc.wait()
-        for t in self._threads:
-            t.join(WAIT)
-        for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
-            f.close()
-        return rc
+def start_node(*args):
+    """A p2pnode subprocess (no discovery, no dialing) with its enode URL read."""
+    node = P2PNodeProcess("--nodial", *args, wait=WAIT, name="test.junk")
+    node.enode()
+    return node
 
 
 def honest_handshake(node, after_connect=None) -> float:
@@ -204,7 +158,7 @@ def report(fig: dict, cpu: float) -> str:
 
 
 def run(conns: int) -> dict:
-    node = NodeProcess()
+    node = start_node()
     try:
         honest_handshake(node.node)  # warm up: imports and first handshake out of the figure
         cpu0 = node.cpu_seconds()

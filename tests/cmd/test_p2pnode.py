@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import queue
 import signal
-import subprocess
-import sys
 import threading
 
 import pytest
@@ -14,77 +12,26 @@ import pytest
 from p2p import crypto
 from p2p.cmd import p2pnode
 from p2p.discover.node import parse_node, pubkey_id
+from tests.helpers import P2PNodeProcess
 
 WAIT = 20.0  # generous: two interpreters start and do an RLPx handshake
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-class Node:
-    """A p2pnode subprocess whose stdout lines arrive on a queue."""
-
-    def __init__(self, *args):
-        env = dict(os.environ)
-        env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-        env["PYTHONUNBUFFERED"] = "1"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "p2p.cmd.p2pnode", "--addr", "127.0.0.1:0", "--nodiscover",
-             "--verbosity", "1"] + list(args),
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-            cwd=ROOT)
-        self.lines = queue.Queue()
-        self.seen = []
-        self.reader = threading.Thread(target=self._read, name="test.p2pnode.stdout", daemon=True)
-        self.reader.start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.lines.put(line.rstrip("\n"))
-        self.lines.put(None)
-
-    def expect(self, pred, what):
-        """Wait for a stdout line matching pred; returns it."""
-        while True:
-            try:
-                line = self.lines.get(timeout=WAIT)
-            except queue.Empty:
-                raise AssertionError("no %s within %ss; got %r" % (what, WAIT, self.seen))
-            if line is None:
-                raise AssertionError("process ended before %s; got %r; stderr %r"
-                                     % (what, self.seen, self.proc.stderr.read()))
-            self.seen.append(line)
-            if pred(line):
-                return line
-
-    def send(self, text):
-        self.proc.stdin.write(text + "\n")
-        self.proc.stdin.flush()
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            rc = self.proc.wait(WAIT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = self.proc.wait()
-        self.reader.join(WAIT)
-        for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
-            try:
-                f.close()
-            except OSError:
-                pass
-        return rc
+def start_node(*args):
+    """A p2pnode subprocess (no discovery) whose stdout lines arrive on a queue."""
+    return P2PNodeProcess(*args, wait=WAIT, name="test.p2pnode")
 
 
 def test_two_nodes_chat_and_stop():
     """alice listens, bob has her as a static node; greetings and stdin lines cross; both stop with 0."""
-    a = Node("--name", "alice", "--greet", "hello from alice")
+    a = start_node("--name", "alice", "--greet", "hello from alice")
     b = None
     try:
         a_url = a.expect(lambda l: l.startswith("enode://"), "enode URL")
         a_id = parse_node(a_url).id.hex()[:8]
-        b = Node("--name", "bob", "--greet", "hello from bob", "--static", a_url)
+        b = start_node("--name", "bob", "--greet", "hello from bob", "--static", a_url)
         b_url = b.expect(lambda l: l.startswith("enode://"), "enode URL")
         b_id = parse_node(b_url).id.hex()[:8]
 
