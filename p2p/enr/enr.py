@@ -17,8 +17,8 @@ import base64
 import bisect
 
 import rlp
-from rlp.codec import consume_length_prefix
 
+from p2p import rlpcodec
 from p2p.enr.entries import ID, KeyError, _key, errNotFound
 
 SizeLimit = 300  # the largest encoded record, in bytes
@@ -126,19 +126,24 @@ class Record:
         """
         if len(raw) > SizeLimit:
             raise errTooBig
-        items = _split_record(raw)
+        raw = bytes(raw)
+        # The container, read by the one strict codec (Go reads it from an rlp.Stream).
+        top = rlpcodec.head(raw, 0, len(raw))
+        if top[0] != rlpcodec.LIST:
+            raise rlpcodec.DecodeError("rlp: expected input list for enr.Record")
+        if top[3] != len(raw):
+            raise rlpcodec.DecodeError("rlp: input contains more than one value")
+        items = rlpcodec.split(raw, top[2], top[3])
         dec = Record()
-        dec.raw = bytes(raw)
-        if not items:
-            raise rlp.DecodingError("rlp: too few elements for enr.Record", raw)
-        dec.signature = _string(raw, items[0])
+        dec.raw = raw
         if len(items) < 2:
-            raise rlp.DecodingError("rlp: too few elements for enr.Record", raw)
-        dec._seq = _uint64(raw, items[1])
+            raise rlpcodec.DecodeError("rlp: too few elements for enr.Record")
+        dec.signature = rlpcodec.string(items[0], raw)
+        dec._seq = rlpcodec.uint(items[1], raw, 8)
         prevkey = None
         pairs = []
         for j in range(2, len(items), 2):
-            k = _string(raw, items[j])
+            k = rlpcodec.string(items[j], raw)
             if j + 1 >= len(items):
                 raise errIncompletePair
             if prevkey is not None:
@@ -146,8 +151,7 @@ class Record:
                     raise errDuplicateKey
                 if k < prevkey:
                     raise errNotSorted
-            s, e = items[j + 1][0], items[j + 1][3]
-            pairs.append((k, raw[s:e]))
+            pairs.append((k, rlpcodec.raw(items[j + 1], raw)))
             prevkey = k
         dec.pairs = pairs
         _, scheme = dec._id_scheme()
@@ -180,14 +184,14 @@ class Record:
 
     def append_elements(self, lst: list) -> list:
         """``lst`` + [seq, k1, v1, ...] with the values as raw RLP (what is signed)."""
-        lst.append(rlp.encode(self._seq))
+        lst.append(rlpcodec.encode_uint(self._seq))
         for k, v in self.pairs:
-            lst.append(rlp.encode(k))
+            lst.append(rlpcodec.encode_bytes(k))
             lst.append(v)
         return lst
 
     def _encode(self, sig: bytes) -> bytes:
-        raw = _rlp_list(self.append_elements([rlp.encode(sig)]))
+        raw = _rlp_list(self.append_elements([rlpcodec.encode_bytes(sig)]))
         if len(raw) > SizeLimit:
             raise errTooBig
         return raw
@@ -204,48 +208,7 @@ class Record:
 
 def _rlp_list(encoded_items: list) -> bytes:
     # Python-only: a list of items that are RLP already (Go's []interface{} of RawValues).
-    payload = b"".join(encoded_items)
-    return rlp.codec.length_prefix(len(payload), 0xC0) + payload
-
-
-def _split_record(raw: bytes) -> list:
-    # Python-only: the items of the outer list as (start, type, length, payload start),
-    # checked canonical by pyrlp (Go reads them one by one from an rlp.Stream).
-    try:
-        _, typ, length, start = consume_length_prefix(raw, 0)
-        if typ is not list:
-            raise rlp.DecodingError("rlp: expected input list for enr.Record", raw)
-        end = start + length
-        if end != len(raw):
-            raise rlp.DecodingError("rlp: input contains more than one value" if end < len(raw)
-                                    else "rlp: value size exceeds available input length", raw)
-        items = []
-        pos = start
-        while pos < end:
-            _, t, ln, s = consume_length_prefix(raw, pos)
-            if s + ln > end:
-                raise rlp.DecodingError("rlp: element is larger than containing list", raw)
-            items.append((pos, t, ln, s + ln))
-            pos = s + ln
-        return items
-    except IndexError:
-        raise rlp.DecodingError("rlp: unexpected EOF", raw) from None
-
-
-def _string(raw, it) -> bytes:
-    _, t, ln, e = it
-    if t is not bytes:
-        raise rlp.DecodingError("rlp: expected input string or byte", raw)
-    return bytes(raw[e - ln:e])
-
-
-def _uint64(raw, it) -> int:
-    b = _string(raw, it)
-    if len(b) > 8:
-        raise rlp.DecodingError("rlp: input string too long for uint64", raw)
-    if b[:1] == b"\x00":
-        raise rlp.DecodingError("rlp: non-canonical integer (leading zero bytes) for uint64", raw)
-    return int.from_bytes(b, "big")
+    return rlpcodec.encode_list(encoded_items)
 
 
 # departure: enr-text-form: records print and parse as "enr:<base64url>" (EIP-778 text form)

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import threading
 
-import rlp
-
-from p2p import crypto
+from p2p import crypto, rlpcodec
 from p2p.enr.enr import RecordError, _rlp_list, errInvalidSig
 from p2p.enr.entries import ID, Secp256k1, Entry
 
@@ -66,7 +64,7 @@ class _S256Raw(bytes, Entry):
 
     @classmethod
     def decode_rlp(cls, raw: bytes):
-        return cls(rlp.decode(raw, rlp.sedes.binary, strict=True))
+        return cls(rlpcodec.string(rlpcodec.head(raw, 0, len(raw)), raw))
 
 
 class V4ID(IdentityScheme):
