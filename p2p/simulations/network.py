@@ -36,6 +36,9 @@ __all__ = [
 
 log = get_logger("simulations")
 
+# How many nodes Network.shutdown stops at the same time (an exec child takes about a second).
+shutdownWorkers = 16
+
 # How long after a connection attempt (or a disconnect) the same pair may not be dialed again.
 DialBanTimeout = 0.2
 
@@ -394,12 +397,29 @@ class Network:
 
     def shutdown(self) -> None:
         """Stop every node and end the network's threads."""
+        todo: queue.SimpleQueue = queue.SimpleQueue()
         for node in list(self.nodes):
-            log.debug("stopping node %s" % node.id().terminal_string())
-            try:
-                node.stop()
-            except Exception as e:
-                log.warn("error stopping node %s" % node.id().terminal_string(), err=e)
+            todo.put(node)
+
+        def stop_nodes():
+            while True:
+                try:
+                    node = todo.get_nowait()
+                except queue.Empty:
+                    return
+                log.debug("stopping node %s" % node.id().terminal_string())
+                try:
+                    node.stop()
+                except Exception as e:
+                    log.warn("error stopping node %s" % node.id().terminal_string(), err=e)
+
+        # departure: shutdown-parallel: up to shutdownWorkers nodes stop at once (geth stops them one by one)
+        workers = [threading.Thread(target=stop_nodes, name="simulations.Network.Shutdown", daemon=True)
+                   for _ in range(min(shutdownWorkers, len(self.nodes)))]
+        for t in workers:
+            t.start()
+        for t in workers:
+            t.join()
         self.quitc.set()
         with self.lock:
             subscribers = list(self._subscribers)
