@@ -20,7 +20,7 @@ from p2p.discv5 import node as v5node
 from p2p.discv5 import udp as v5udp
 from p2p.discv5.nodeevent_string import pongPacket
 
-from tests.cmd.test_p2pnode import WAIT, Node
+from tests.cmd.test_p2pnode import WAIT, start_node
 
 
 def _v5_url():
@@ -60,7 +60,7 @@ class _Recorder:
 
 def test_v5disc_topic_node_answers_v5_and_stops(crypto_backend):
     # v5 alone (the helper passes --nodiscover), registering and searching a topic.
-    node = Node("--v5disc", "--topic", "chat")
+    node = start_node("--v5disc", "--topic", "chat")
     try:
         url = node.expect(lambda l: l.startswith("enode://"), "node URL")
         m = re.match(r"enode://([0-9a-f]{128})@127\.0\.0\.1:(\d+)", url)
