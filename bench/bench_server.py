@@ -12,7 +12,8 @@ Figures:
   as peers/s its limit is the server-side EC operations of one handshake
   (2 key generations, 4 ECDH, 1 recover) measured in the same run;
 * the server process's resident memory with 100 peers, and the growth per peer;
-* threads per peer (after the handshake threads have ended);
+* threads per peer, and apart from them the inbound handshake workers still
+  waiting for connections;
 * time for Server.stop() with 100 peers, and that every thread it started ended.
 """
 
@@ -64,10 +65,12 @@ def _ec_limit():
             return n / dt
 
 
-def _bench_protocol():
+def _bench_protocol(running):
+    """The one sub-protocol: reads and drops messages; puts a token on running when it starts."""
     from p2p.protocol import Protocol
 
     def run(peer, rw):
+        running.put(None)
         while True:  # until the peer goes away
             rw.read_msg().discard()
 
@@ -81,9 +84,10 @@ def bench_server(report, n_peers=N_PEERS, client_threads=CLIENT_THREADS):
 
     limit = _ec_limit()
     before_threads = set(threading.enumerate())
+    running = queue.Queue()
     srv = Server(Config(private_key=crypto.generate_key(), max_peers=n_peers + 10,
                         max_pending_peers=n_peers, listen_addr="127.0.0.1:0", no_discovery=True,
-                        no_dial=True, name="bench-server", protocols=[_bench_protocol()]))
+                        no_dial=True, name="bench-server", protocols=[_bench_protocol(running)]))
     events = queue.Queue()
     child = None
     sub = None
@@ -91,7 +95,7 @@ def bench_server(report, n_peers=N_PEERS, client_threads=CLIENT_THREADS):
     try:
         sub = srv.subscribe_events(events)
         rss0 = _rss_bytes()
-        threads0 = threading.active_count()
+        threads0 = set(threading.enumerate())
         here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         child = subprocess.Popen(
             [sys.executable, "-m", "bench.bench_server", "--clients", srv.listen_addr,
@@ -113,10 +117,17 @@ def bench_server(report, n_peers=N_PEERS, client_threads=CLIENT_THREADS):
         line = child.stdout.readline().split()
         if line[:1] != ["done"] or int(line[1]) != n_peers:
             raise RuntimeError("bench clients: %r" % line)
-        # The inbound handshake threads (at most max_pending_peers) stay for the next
-        # connections (departure handshake-workers): they are counted with the peers'.
         assert srv.peer_count() == n_peers
-        threads = threading.active_count() - threads0
+        # A peer-add event comes before the peer starts its threads; the protocol's
+        # thread is the last one each peer starts.
+        for _ in range(n_peers):
+            running.get(timeout=WAIT)
+        # The inbound handshake threads stay for the next connections (departure
+        # handshake-workers); how many were started depends on how the handshakes
+        # overlapped, so they are counted apart from the peers' own threads.
+        started = [t for t in threading.enumerate() if t not in threads0]
+        workers = sum(1 for t in started if t.name == "p2p.Server.listenLoop.SetupConn")
+        threads = len(started) - workers
         rss = _rss_bytes()
         t1 = time.perf_counter()
         sub.unsubscribe()
@@ -150,6 +161,7 @@ def bench_server(report, n_peers=N_PEERS, client_threads=CLIENT_THREADS):
     report.add(g, "resident memory with %d peers" % n_peers, rss / 2**20, "MiB")
     report.add(g, "resident memory per peer", (rss - rss0) / n_peers / 1024, "KiB")
     report.add(g, "threads per peer", threads / n_peers, "threads")
+    report.add(g, "inbound handshake workers after %d peers" % n_peers, workers, "threads")
     report.add(g, "Server.stop with %d peers" % n_peers, stop_time * 1000, "ms")
 
 

@@ -934,10 +934,15 @@ class Server:
                     continue
                 fd = new_metered_conn(fd, True)
                 self.log.trace("Accepted connection", addr=addr_str(addr))
-                if idle.value == 0 and workers < tokens:
+                # An idle worker is reserved here, when the connection is queued: counted
+                # when it takes the connection instead, one worker could be handed two
+                # and the second would wait behind the first's handshake.
+                if idle.take():
+                    work.put(fd)
+                else:
                     workers += 1
-                    self._spawn(self._setup_inbound, "p2p.Server.listenLoop.SetupConn", work, slots, idle)
-                work.put(fd)
+                    self._spawn(self._setup_inbound, "p2p.Server.listenLoop.SetupConn", fd, work,
+                                slots, idle)
         finally:
             for _ in range(workers):
                 work.put(None)
@@ -961,21 +966,19 @@ class Server:
                 if self.quit.wait(delay):
                     return None, None
 
-    def _setup_inbound(self, work, slots, idle):
-        while True:
-            idle.add(1)
-            fd = work.get()
-            idle.add(-1)
-            if fd is None:
-                return
+    def _setup_inbound(self, fd, work, slots, idle):
+        # fd: the connection this worker was started for; then the ones queued for it.
+        while fd is not None:
             try:
                 self.setup_conn(fd, inboundConn, None)
             except Exception as err:  # a bug: that connection is closed, the worker goes on
                 self.log.error("Setting up inbound connection failed", err=err, exc_info=err)
                 _shutdown(fd)
                 fd.close()
-            finally:
-                slots.put(None)
+            # Idle before the slot is returned, so the next accepted connection finds it.
+            idle.add(1)
+            slots.put(None)
+            fd = work.get()
 
     def setup_conn(self, fd: socket.socket, flags: ConnFlag, dial_dest: Optional[Node]) -> Optional[BaseException]:
         """Run both handshakes on fd and add it as a peer; returns the error or None."""
@@ -1107,7 +1110,7 @@ class NodeInfo:
 
 
 class _Counter:
-    """An int shared by threads (listen_loop reads how many handshake workers are idle)."""
+    """How many handshake workers are free: workers add, listen_loop takes (reserves) one."""
 
     __slots__ = ("_lock", "value")
 
@@ -1118,6 +1121,14 @@ class _Counter:
     def add(self, n: int) -> None:
         with self._lock:
             self.value += n
+
+    def take(self) -> bool:
+        """Reserve one free worker; False if none is free."""
+        with self._lock:
+            if self.value == 0:
+                return False
+            self.value -= 1
+            return True
 
 
 def _temporary_accept_error(err) -> bool:

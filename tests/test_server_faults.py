@@ -528,3 +528,73 @@ def test_listen_backlog_is_system_maximum():
         for s in socks:
             s.close()
         srv.stop()
+
+
+def test_handshake_workers_never_queue_behind_busy_ones(monkeypatch):
+    """An accepted connection starts its handshake at once while handshake slots are free.
+
+    The inbound handshake workers (departure handshake-workers) once counted themselves
+    busy only after taking a connection off their queue: a free worker that had just
+    been handed one still counted as free, so a second connection accepted before it
+    woke up was queued for it too and waited behind the first one's handshake (up to
+    handshakeTimeout for a silent peer) although free slots were left. Each round here
+    frees a worker (a connection that fails at once), then opens two connections whose
+    handshakes block. The hook pauses a worker's own bookkeeping (if it has any) for
+    50 ms so that the listener accepts the second connection inside that window; the
+    pause only widens the window, nothing waits on it.
+    """
+    release = threading.Event()
+    started: "queue.Queue" = queue.Queue()
+    done: "queue.Queue" = queue.Queue()
+
+    class Transport:
+        def __init__(self, fd):
+            self.fd = fd
+
+        def do_enc_handshake(self, prv, dial_dest):
+            kind = self.fd.recv(1)
+            if kind != b"s":
+                raise ConnectionError("junk")
+            started.put(self.fd)
+            release.wait(WAIT)
+            raise ConnectionError("released")
+
+        def close(self, err):
+            _close_fd(self.fd)
+            done.put(self.fd)
+
+    class SlowCounter(srvmod._Counter):
+        __slots__ = ()
+
+        def add(self, n):
+            if n < 0 and threading.current_thread().name.endswith("SetupConn"):
+                threading.Event().wait(0.05)
+            super().add(n)
+
+    monkeypatch.setattr(srvmod, "_Counter", SlowCounter)
+    rounds = 4
+    srv = Server(_listen_server(max_pending_peers=4 * rounds), new_transport=Transport)
+    socks = []
+    srv.start()
+    try:
+        host, port = srvmod.split_host_port(srv.listen_addr)
+        for r in range(rounds):
+            junk = socket.create_connection((host, port), timeout=WAIT)
+            junk.sendall(b"j")
+            socks.append(junk)
+            done.get(timeout=WAIT)  # its worker is free again
+            for _ in range(2):
+                s = socket.create_connection((host, port), timeout=WAIT)
+                s.sendall(b"s")
+                socks.append(s)
+            for k in range(2):
+                try:
+                    started.get(timeout=WAIT)
+                except queue.Empty:
+                    raise AssertionError("round %d: %d of 2 stuck handshakes started, with %d "
+                                         "slots free" % (r + 1, k, 4 * rounds - 2 * r - k)) from None
+    finally:
+        release.set()
+        for s in socks:
+            s.close()
+        srv.stop()
