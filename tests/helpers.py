@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import signal
@@ -166,3 +167,11 @@ class P2PNodeProcess:
             except OSError:
                 pass
         return rc
+
+
+def load_lookup_testnet():
+    """geth's pre-mined lookup testnet: (target ID hex, target hash hex, {log distance: [ID hex]})."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "testdata", "lookup_testnet.json")
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    return data["target"], data["target_sha"], {int(d): ids for d, ids in data["dists"].items()}
