@@ -22,7 +22,7 @@ from p2p import dial as _dial
 from p2p import peer_error
 from p2p.discover.node import Node, new_node, pubkey_id
 from p2p.event import Feed, Subscription
-from p2p.log import Logger, get_logger
+from p2p.log import TRACE, Logger, get_logger
 from p2p.metrics import new_metered_conn
 from p2p.netutil import addr_str, is_temporary_error
 from p2p.crypto import PrivateKey
@@ -933,7 +933,7 @@ class Server:
                     slots.put(None)
                     continue
                 fd = new_metered_conn(fd, True)
-                self.log.trace("Accepted connection", addr=addr_str(addr))
+                self.log.trace("Accepted connection", addr=_RemoteAddr(addr))
                 # An idle worker is reserved here, when the connection is queued: counted
                 # when it takes the connection instead, one worker could be handed two
                 # and the second would wait behind the first's handshake.
@@ -1008,12 +1008,12 @@ class Server:
             c.id = c.do_enc_handshake(self.config.private_key, dial_dest)
         except Exception as err:
             if is_conn_error(err):
-                self.log.trace("Failed RLPx handshake", addr=addr_str(c.fd), conn=c.flags, err=err)
+                self.log.trace("Failed RLPx handshake", addr=_RemoteAddr(c.fd), conn=c.flags, err=err)
             else:
-                self.log.error("RLPx handshake failed with a bug", addr=addr_str(c.fd), conn=c.flags,
+                self.log.error("RLPx handshake failed with a bug", addr=_RemoteAddr(c.fd), conn=c.flags,
                                err=err, exc_info=err)
             return err
-        clog = self.log.new(id=c.id, addr=addr_str(c.fd), conn=str(c.flags))
+        clog = self.log.new(id=c.id, addr=_RemoteAddr(c.fd, self.log.is_enabled_for(TRACE)), conn=c.flags)
         if dial_dest is not None and c.id != dial_dest.id:
             clog.trace("Dialed identity mismatch", want=dial_dest.id)
             return _disc_error(peer_error.DiscUnexpectedIdentity)
@@ -1107,6 +1107,26 @@ class NodeInfo:
     protocols: dict = field(default_factory=dict)
     # Python-only: the discv5 node URL when discovery_v5 runs (geth's NodeInfo has no v5 entry).
     discv5: str = ""
+
+
+class _RemoteAddr:
+    """A connection's ``host:port`` for log context, formatted only if a line is written.
+
+    Python-only: Go's RemoteAddr is a stored value; ours is a getpeername per call, which
+    every connection paid for its logger even with trace logging off. ``now`` formats it
+    at once (while the socket still has its peer), for when trace lines will be written.
+    """
+
+    __slots__ = ("_src", "_text")
+
+    def __init__(self, src, now: bool = False):
+        self._src = src
+        self._text = addr_str(src) if now else None
+
+    def __str__(self) -> str:
+        if self._text is None:
+            self._text = addr_str(self._src)
+        return self._text
 
 
 class _Counter:
