@@ -530,10 +530,7 @@ class Server:
     def _wake_listen_loop(self):
         slots = self._slots
         if slots is not None:
-            try:
-                slots.put_nowait(None)
-            except queue.Full:
-                pass
+            slots.put_nowait(None)
 
     def start(self) -> None:
         """Start the server. A stopped server cannot be started again."""
@@ -906,7 +903,9 @@ class Server:
     def listen_loop(self):
         self.log.info("RLPx listener up", self_node=self.make_self(self.listener, self.ntab))
         tokens = self.config.max_pending_peers if self.config.max_pending_peers > 0 else defaultMaxPendingPeers
-        slots = queue.Queue(maxsize=tokens + 1)  # +1: room for stop's wake-up token
+        # Unbounded: besides the tokens it holds stop's wake-ups, and a returned token must
+        # never block a worker (a second wake-up after a crash would fill a bounded queue).
+        slots: "queue.Queue" = queue.Queue()
         for _ in range(tokens):
             slots.put(None)
         self._slots = slots
