@@ -39,7 +39,7 @@ from p2p.discv5.nodeevent_string import (
     findnodeHashPacket, findnodePacket, neighborsPacket, neighboursTimeout, pingPacket, pingTimeout,
     pongPacket, pongTimeout, topicNodesPacket, topicQueryPacket, topicRegisterPacket,
 )
-from p2p.discv5.node import new_node, pubkey_id
+from p2p.discv5.node import logdist, new_node, pubkey_id
 from p2p.discv5.table import alpha, bucketSize, maxFindnodeFailures, new_table, NodesByDistance
 from p2p.discv5.ticket import TicketStore, pong_to_ticket, ticket_to_pong
 from p2p.discv5.topic import TopicTable
@@ -63,6 +63,7 @@ printTestImgLogs = False
 maxSearchCount = 5
 
 _statsDumpInterval = 10 * mclock.Second  # geth's statsDump ticker
+maxNodesBeforeSweep = 4096  # Python-only: see Network.sweep_unused_nodes
 
 
 def _udp():
@@ -169,6 +170,7 @@ class Network:
         self.ticket_store = TicketStore(self.clock)
         self.nursery = []
         self.nodes = {}  # NodeID -> Node: every node we have talked to, one object per ID
+        self._sweep_at = maxNodesBeforeSweep  # see sweep_unused_nodes
         # (ev, node) -> token of the pending timeout; the deadlines are in _timeout_heap
         self.timeout_timers = {}
         self._timeout_heap = []
@@ -455,6 +457,8 @@ class Network:
                             self.handle(n, pkt.ev, pkt)
                         except _HandleError as e:
                             status = str(e)
+                        self.forget_if_unused(n)
+                        self.sweep_unused_nodes()
                         if log.is_enabled_for(TRACE):
                             log.trace("<<< (%d) %s from %s@%s: %s -> %s (%s)" % (
                                 self.tab.count, pkt.ev, pkt.remote_id[:8].hex(), _addr(pkt.remote_addr),
@@ -473,6 +477,7 @@ class Network:
                             self.handle(node, ev, None)
                         except _HandleError as e:
                             status = str(e)
+                        self.forget_if_unused(node)
                         if log.is_enabled_for(TRACE):
                             log.trace("--- (%d) %s for %s@%s: %s -> %s (%s)" % (
                                 self.tab.count, ev, node.id[:8].hex(), _addr(node.addr()), prestate,
@@ -481,6 +486,10 @@ class Network:
                     # querying
                     elif kind == "queryReq":
                         q = value
+                        # the lookup may hold a node that was forgotten meanwhile: the
+                        # query goes to the one node object of that ID
+                        q.remote = self.nodes.setdefault(q.remote.id, q.remote) \
+                            if q.remote is not self.tab.self else q.remote
                         if not q.start(self):
                             NodeNetGuts.defer_query(q.remote, q)
 
@@ -724,6 +733,47 @@ class Network:
         n.state = unknown
         self.nodes[pkt.remote_id] = n
         return n
+
+    # departure: discv5-forget-nodes: a node back in unknown that nothing refers to leaves Network.nodes
+    def forget_if_unused(self, n) -> bool:
+        """Drop ``n`` from ``self.nodes`` if it is unknown and nothing refers to it.
+
+        Python-only, next to intern_node: geth 1.8.16 never drops an entry, so
+        packets from fresh identities (or neighbors replies full of fresh IDs) grow
+        the map without bound. A node is kept while it is in the table (or its
+        replacements), has a pending ping, timeout or query, or the ticket store or
+        the topic table refers to it; if it comes back it is interned anew.
+        """
+        if n.state is not unknown or self.nodes.get(n.id) is not n:
+            return False
+        if n.ping_echo is not None or n.deferred_queries or n.pending_neighbours is not None:
+            return False
+        if any((ev, n) in self.timeout_timers for ev in (pongTimeout, pingTimeout, neighboursTimeout)):
+            return False
+        ts = self.ticket_store
+        if n in ts.nodes or n in ts.node_last_req or n in ts.queries_sent:
+            return False
+        self.topictab.check_delete_node(n)  # only if it has no entries and no registration wait
+        if n in self.topictab.nodes:
+            return False
+        b = self.tab.buckets[logdist(self.tab.self.sha, n.sha)]
+        if any(e is n for e in b.entries) or any(e is n for e in b.replacements):
+            return False
+        del self.nodes[n.id]
+        return True
+
+    def sweep_unused_nodes(self) -> None:
+        """Forget every unused node once ``self.nodes`` holds more than ``maxNodesBeforeSweep``.
+
+        Python-only (see forget_if_unused): catches nodes that neighbors replies
+        named but nobody asked. The next sweep waits until the map has doubled, so
+        a map full of nodes in use costs one pass per doubling.
+        """
+        if len(self.nodes) <= self._sweep_at:
+            return
+        for n in list(self.nodes.values()):
+            self.forget_if_unused(n)
+        self._sweep_at = max(maxNodesBeforeSweep, 2 * len(self.nodes))
 
     def intern_node_from_db(self, dbn):
         n = self.nodes.get(dbn.id)

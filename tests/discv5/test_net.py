@@ -6,6 +6,7 @@ node's UDP port encodes its distance, and a findnode to it is answered with the
 nodes one step closer, so a lookup must walk down to the target's bucket.
 """
 
+import queue
 import threading
 
 
@@ -258,14 +259,18 @@ def test_network_unanswered_ping_times_out_to_unknown():
         net.req_read_packet(_ping_pkt(rid))
         clock.sleep(0.1)
         result.append(_state_of(net, rid))
+        n = []
+        net.req_table_op(lambda: n.append(net.nodes[rid]))
         clock.sleep(1)
+        # unknown again, and (departure discv5-forget-nodes) forgotten: nothing refers to it
+        result.append(n[0].state)
         result.append(_state_of(net, rid))
         net.close()
 
     t = clock.go(body, "body")
     t.join(60)
     assert not t.is_alive()
-    assert result == [verifywait, unknown]
+    assert result == [verifywait, unknown, None]
     assert clock.join_all(30)
 
 
@@ -321,3 +326,104 @@ def test_network_close_ends_threads():
     assert net.closed.is_set()
     assert net.req_table_op(lambda: None) is False
     assert net.lookup(rid) is not None
+
+
+# departure: discv5-forget-nodes: the attack test of Network.nodes' bound
+def test_network_ping_flood_from_fresh_identities_is_forgotten(crypto_backend):
+    """N fresh identities ping a node over loopback UDP and never answer its pings.
+
+    geth 1.8.16 keeps every one in ``Network.nodes`` for ever; here each goes back to
+    unknown after respTimeout and, since nothing refers to it, is forgotten. An
+    honest node that answers is still served and stays.
+    """
+    import socket
+
+    from p2p.discover.udp import UDPConn
+
+    N = 200
+    key = crypto.generate_key()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    net = udp.listen_udp(key, UDPConn(sock), sock.getsockname(), "<no database>")
+    attacker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    attacker.bind(("127.0.0.1", 0))
+    honest = None
+    # wake the test whenever the loop has considered forgetting a node
+    cond = threading.Condition()
+
+    def forget_and_notify(n):
+        r = forget(n)
+        with cond:
+            cond.notify_all()
+        return r
+
+    try:
+        forget = net.forget_if_unused
+        net.forget_if_unused = forget_and_notify
+        victim = net.tab.self
+        to = udp.RpcEndpoint(ip=udp._ip(bytes([127, 0, 0, 1])), udp=victim.udp, tcp=victim.udp)
+        aport = attacker.getsockname()[1]
+        frm = udp.RpcEndpoint(ip=udp._ip(bytes([127, 0, 0, 1])), udp=aport, tcp=aport)
+        ids = set()
+        for _ in range(N):
+            k = crypto.generate_key()
+            ids.add(k.public_key.raw)
+            pkt, _ = udp.encode_packet(k, pingPacket, udp.Ping(from_=frm, to=to, expiration=2 ** 40))
+            attacker.sendto(pkt, victim.addr())
+        # every identity is answered (pong) and pinged back: it is verifying now
+        attacker.settimeout(120)  # the pure-Python backend checks ~3 signatures per ping
+        pinged = 0
+        while pinged < N:
+            data, _ = attacker.recvfrom(2048)
+            pinged += data[udp.headSize] == int(pingPacket)
+        # none answers: after respTimeout each is unknown again, and forgotten
+        with cond:
+            assert cond.wait_for(lambda: not ids & set(net.nodes), timeout=60), \
+                "%d of %d flooding identities still in Network.nodes" % (len(ids & set(net.nodes)), N)
+        assert len(net.nodes) <= 1, len(net.nodes)
+        # an honest node that answers is served and known
+        added = queue.Queue()
+        net.tab.node_added_hook = added.put
+        hkey = crypto.generate_key()
+        hsock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        hsock.bind(("127.0.0.1", 0))
+        honest = udp.listen_udp(hkey, UDPConn(hsock), hsock.getsockname(), "<no database>")
+        honest.set_fallback_nodes([victim])
+        assert honest.lookup(victim.id) is not None
+        n = added.get(timeout=30)
+        assert n.id == honest.tab.self.id
+        assert _state_of(net, n.id) is known
+    finally:
+        net.tab.node_added_hook = None
+        attacker.close()
+        if honest is not None:
+            honest.close()
+        net.close()
+
+
+def test_network_sweep_forgets_named_but_unasked_nodes(monkeypatch):
+    """Nodes that only a neighbors reply named are swept once Network.nodes passes maxNodesBeforeSweep."""
+    from p2p.discv5 import net as netmod
+
+    monkeypatch.setattr(netmod, "maxNodesBeforeSweep", 50)  # 4096 fresh keys would take a while
+    tr = RecordingTransport()
+    net = new_network(tr, crypto.generate_key().public_key, "<no database>", None)
+    try:
+        net._sweep_at = netmod.maxNodesBeforeSweep
+        sender = ("127.0.0.1", 30304)
+        rns = [udp.RpcNode(ip=udp._ip(bytes([127, 0, 0, 1])), udp=30400, tcp=30400, id=_remote()[1])
+               for _ in range(60)]
+        errs = []
+        net.req_table_op(lambda: errs.extend(net.intern_node_from_neighbours(sender, rn)[1] for rn in rns))
+        assert errs == [None] * len(rns)
+        sizes = []
+        net.req_table_op(lambda: sizes.append(len(net.nodes)))
+        assert sizes == [len(rns)]
+        # the next packet makes the loop sweep
+        _, rid = _remote()
+        net.req_read_packet(_ping_pkt(rid))
+        net.req_table_op(lambda: sizes.append(len(net.nodes)))
+        assert sizes[1] == 1  # only the pinging node, which is verifying
+        assert _state_of(net, rid) is verifywait
+    finally:
+        net.close()
