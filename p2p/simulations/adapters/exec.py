@@ -353,10 +353,13 @@ def exec_p2p_node(argv=None) -> int:
     signal.signal(signal.SIGTERM, lambda signum, frame: stop_c.put("Received SIGTERM, shutting down..."))
 
     def watch_parent():
+        # os.read on the raw fd, not sys.stdin: a daemon thread blocked in a buffered
+        # read holds the buffer's lock, and the interpreter aborts at exit when it
+        # cannot take that lock ("Fatal Python error: _enter_buffered_busy").
         try:
-            while sys.stdin.buffer.read(4096):
+            while os.read(0, 4096):
                 pass
-        except (OSError, ValueError):
+        except OSError:
             pass
         stop_c.put("Parent process gone, shutting down...")
 
