@@ -313,9 +313,10 @@ def ping_fast(buf: Buffer, pos: int, end: int) -> Optional[tuple]:
     and a canonical 1..8-byte expiration, then nothing or one canonical integer of
     up to 8 bytes (EIP-868's record seq). Returns ``(version, from, to, expiration,
     rest)`` with the endpoints as :func:`endpoint` gives them and ``rest`` the list
-    of raw trailing items (empty, or the seq's encoding). Every item header is checked before the endpoints are read, in
-    the order of the general path, so a ping either decodes as the general path
-    would or gets None and takes the general path (which produces the errors).
+    of raw trailing items (empty, or the seq's encoding). Every item header is
+    checked before the endpoints are read, in the order of the general path, so a
+    ping either decodes as the general path would or gets None and takes the
+    general path (which produces the errors).
 
     Measured (/tmp micro-benchmark, Python 3.11, Dec 2026): a ping body decodes in
     1.6 us this way against 2.2-2.5 us on the general path, 2-3% of a whole
