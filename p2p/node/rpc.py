@@ -18,6 +18,7 @@ subscription's producer is a thread the connection joins when it closes.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import itertools
@@ -451,8 +452,9 @@ def _pipe_codecs():
 class WebsocketCodec(_Codec):
     """A ``websockets`` sync connection (client or server side) as a codec."""
 
-    def __init__(self, ws):
+    def __init__(self, ws, close=None):
         self._ws = ws
+        self._close = close if close is not None else ws.close  # how to close ws
         self._wlock = threading.Lock()
 
     def read(self):
@@ -476,7 +478,7 @@ class WebsocketCodec(_Codec):
                 raise ClientQuitError("connection closed") from err
 
     def close(self):
-        self._ws.close()
+        self._close()
 
 
 # ---------------------------------------------------------------------------
@@ -665,10 +667,11 @@ def dial_websocket(url: str, origin: str = "", timeout: float = 10.0) -> Client:
     kw = {"open_timeout": timeout, "max_size": maxRequestContentLength * 8}
     if origin:
         kw["origin"] = origin
-    # Entering the context gives the open connection on every websockets version
-    # (17.x warns about a connection used without it); close() leaves it.
-    ws = connect(url, **kw).__enter__()
-    return Client(WebsocketCodec(ws))
+    # websockets' current API opens the connection as a context manager (17.1 warns
+    # about a connection used outside one); the codec's close() exits the context.
+    stack = contextlib.ExitStack()
+    ws = stack.enter_context(connect(url, **kw))
+    return Client(WebsocketCodec(ws, stack.close))
 
 
 class WebsocketServer:

@@ -223,3 +223,22 @@ def test_subscribe_as_notification_makes_nothing(server):
         conn.send(json.dumps({"jsonrpc": "2.0", "method": "test_subscribe", "params": ["ticks", 3]}))
         conn.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "test_echo", "params": [1]}))
         assert json.loads(conn.recv(timeout=10)) == {"jsonrpc": "2.0", "id": 1, "result": 1}
+
+
+def test_dial_websocket_raises_no_deprecation_warning(recwarn):
+    """The client uses websockets' current API: no DeprecationWarning while it is used and closed."""
+    import warnings
+
+    warnings.simplefilter("always")
+    s = rpc.Server()
+    s.register_name("test", _Echo())
+    ws = rpc.WebsocketServer(s)
+    try:
+        c = rpc.dial_websocket(ws.endpoint(), origin="http://127.0.0.1")
+        assert c.call("test_echo", 1) == 1
+        c.close()
+    finally:
+        ws.stop()
+        s.stop()
+    deprecations = [str(w.message) for w in recwarn.list if issubclass(w.category, DeprecationWarning)]
+    assert deprecations == []
