@@ -168,8 +168,11 @@ class PyIndex:
         for f, line in self.functions.items():
             if _norm(f) == _norm(name):
                 return f, line
-        # Go constructors and types that became classes: newFoo -> Foo
+        # Go types that became classes (Foo -> Foo), and constructors that are the
+        # class itself (newFoo -> Foo: Python constructs by calling the class)
         cls = self.classes.get(_norm(name))
+        if cls is None and name[:3] in ("new", "New") and name[3:4].isupper():
+            cls = self.classes.get(_norm(name[3:]))
         if cls is not None:
             return cls[0], cls[1]
         return None

@@ -23,74 +23,8 @@ from tests.helpers import load_lookup_testnet
 HYPO = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def node_at_distance(base, ld, rand=None):
-    """A node whose sha has log distance ld to base. Its ID doesn't match its sha
-    (the sha fills the first half of the ID, keeping IDs unique)."""
-    sha = hash_at_distance(base, ld) if rand is None else hash_at_distance(base, ld, rand)
-    ip = ipaddress.IPv4Address(bytes((ld & 0xFF, 0, 2, ld & 0xFF)))
-    return Node(ip, 0, 0, NodeID(sha + bytes(32)), sha)
-
-
-class PingRecorder:
-    """A transport that records pings and answers them unless the node is 'dead'."""
-
-    def __init__(self):
-        self.mu = threading.Lock()
-        self.dead = {}
-        self.pinged = {}
-
-    def findnode(self, toid, toaddr, target):
-        return [], None
-
-    def ping(self, toid, toaddr):
-        with self.mu:
-            self.pinged[toid] = True
-            return errTimeout if self.dead.get(toid) else None
-
-    def close(self):
-        pass
-
-
-new_ping_recorder = PingRecorder
-
-
-def has_duplicates(nodes):
-    seen = set()
-    for n in nodes:
-        assert n is not None
-        if n.id in seen:
-            return True
-        seen.add(n.id)
-    return False
-
-
-def sorted_by_distance_to(base, nodes):
-    last = None
-    for n in nodes:
-        if last is not None and distcmp(base, n.sha, last) < 0:
-            return False
-        last = n.sha
-    return True
-
-
-contains = tablemod.contains
-
-
-def newkey():
-    return crypto.generate_key()
-
-
 def _new_table(transport=None, self_id=None, bootnodes=None):
     return new_table(transport or PingRecorder(), self_id or NodeID(), None, "", bootnodes)
-
-
-def fill_bucket(tab, n):
-    """Fill n's bucket up with nodes at the same distance; return the last entry."""
-    ld = logdist(tab.self().sha, n.sha)
-    b = tab.bucket(n.sha)
-    while len(b.entries) < bucketSize:
-        b.entries.append(node_at_distance(tab.self().sha, ld))
-    return b.entries[bucketSize - 1]
 
 
 @pytest.mark.parametrize("new_node_responding,last_in_bucket_responding",
@@ -194,6 +128,43 @@ def test_table_table_ip_limit_across_buckets():
         tab.close()
 
 
+def fill_bucket(tab, n):
+    """Fill n's bucket up with nodes at the same distance; return the last entry."""
+    ld = logdist(tab.self().sha, n.sha)
+    b = tab.bucket(n.sha)
+    while len(b.entries) < bucketSize:
+        b.entries.append(node_at_distance(tab.self().sha, ld))
+    return b.entries[bucketSize - 1]
+
+
+def node_at_distance(base, ld, rand=None):
+    """A node whose sha has log distance ld to base. Its ID doesn't match its sha
+    (the sha fills the first half of the ID, keeping IDs unique)."""
+    sha = hash_at_distance(base, ld) if rand is None else hash_at_distance(base, ld, rand)
+    ip = ipaddress.IPv4Address(bytes((ld & 0xFF, 0, 2, ld & 0xFF)))
+    return Node(ip, 0, 0, NodeID(sha + bytes(32)), sha)
+
+
+class PingRecorder:
+    """A transport that records pings and answers them unless the node is 'dead'."""
+
+    def __init__(self):
+        self.mu = threading.Lock()
+        self.dead = {}
+        self.pinged = {}
+
+    def findnode(self, toid, toaddr, target):
+        return [], None
+
+    def ping(self, toid, toaddr):
+        with self.mu:
+            self.pinged[toid] = True
+            return errTimeout if self.dead.get(toid) else None
+
+    def close(self):
+        pass
+
+
 @HYPO
 @given(self_id=st.binary(min_size=64, max_size=64), target=st.binary(min_size=32, max_size=32),
        ids=st.lists(st.binary(min_size=64, max_size=64), max_size=60),
@@ -257,6 +228,37 @@ def test_table_read_random_nodes_small_buffer():
         tab.close()
 
 
+def test_table_lookup():
+    net = PreminedTestnet(must_hex_id(LOOKUP_TARGET), bytes.fromhex(LOOKUP_TARGET_SHA), LOOKUP_DISTS)
+    self_node = node_at_distance(bytes(32), 0)
+    tab = new_table(net, self_node.id, None, "", None)
+    try:
+        # A lookup in an empty table finds nothing.
+        assert tab.lookup(net.target) == []
+        # Seed the table with one node (otherwise the lookup ends at once).
+        seed = new_node(must_hex_id(LOOKUP_DISTS[256][0]), None, 256, 0)
+        tab.stuff([seed])
+
+        results = tab.lookup(net.target)
+        assert len(results) == bucketSize
+        assert not has_duplicates(results)
+        assert sorted_by_distance_to(net.target_sha, results)
+        # Beyond geth's test (a TODO there): the results are the closest of the nodes
+        # the lookup can reach. Querying a node of 'port' p yields the nodes listed
+        # at distance p, so from the seed the chain runs 256, 255, ... while lists exist.
+        reachable = []
+        d = 256
+        while d in LOOKUP_DISTS:
+            reachable += LOOKUP_DISTS[d]
+            d -= 1
+        t = int.from_bytes(net.target_sha, "big")
+        want = sorted((crypto.keccak256(bytes.fromhex(h)) for h in reachable),
+                      key=lambda s: int.from_bytes(s, "big") ^ t)
+        assert [r.sha for r in results] == want[:bucketSize]
+    finally:
+        tab.close()
+
+
 class PreminedTestnet:
     """A transport answering findnode from a fixed set of nodes at known distances
     to a target; the queried node's 'port' is its distance."""
@@ -300,37 +302,6 @@ class PreminedTestnet:
         pass
 
 
-def test_table_lookup():
-    net = PreminedTestnet(must_hex_id(LOOKUP_TARGET), bytes.fromhex(LOOKUP_TARGET_SHA), LOOKUP_DISTS)
-    self_node = node_at_distance(bytes(32), 0)
-    tab = new_table(net, self_node.id, None, "", None)
-    try:
-        # A lookup in an empty table finds nothing.
-        assert tab.lookup(net.target) == []
-        # Seed the table with one node (otherwise the lookup ends at once).
-        seed = new_node(must_hex_id(LOOKUP_DISTS[256][0]), None, 256, 0)
-        tab.stuff([seed])
-
-        results = tab.lookup(net.target)
-        assert len(results) == bucketSize
-        assert not has_duplicates(results)
-        assert sorted_by_distance_to(net.target_sha, results)
-        # Beyond geth's test (a TODO there): the results are the closest of the nodes
-        # the lookup can reach. Querying a node of 'port' p yields the nodes listed
-        # at distance p, so from the seed the chain runs 256, 255, ... while lists exist.
-        reachable = []
-        d = 256
-        while d in LOOKUP_DISTS:
-            reachable += LOOKUP_DISTS[d]
-            d -= 1
-        t = int.from_bytes(net.target_sha, "big")
-        want = sorted((crypto.keccak256(bytes.fromhex(h)) for h in reachable),
-                      key=lambda s: int.from_bytes(s, "big") ^ t)
-        assert [r.sha for r in results] == want[:bucketSize]
-    finally:
-        tab.close()
-
-
 def test_premined_testnet_mine():
     # Tiny run of the generator: each distance list is within bounds and correct.
     net = PreminedTestnet(None, None, {}).mine(NodeID(b"\x05" * 64), per_distance=2, total=6)
@@ -339,6 +310,32 @@ def test_premined_testnet_mine():
         assert len(ids) <= 2
         for h in ids:
             assert logdist(net.target_sha, crypto.keccak256(bytes.fromhex(h))) == ld
+
+
+def has_duplicates(nodes):
+    seen = set()
+    for n in nodes:
+        assert n is not None
+        if n.id in seen:
+            return True
+        seen.add(n.id)
+    return False
+
+
+def sorted_by_distance_to(base, nodes):
+    last = None
+    for n in nodes:
+        if last is not None and distcmp(base, n.sha, last) < 0:
+            return False
+        last = n.sha
+    return True
+
+
+contains = tablemod.contains
+
+
+def newkey():
+    return crypto.generate_key()
 
 
 def test_nodes_by_distance_push():

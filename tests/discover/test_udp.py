@@ -28,43 +28,6 @@ from p2p.discover.udp import (
 from .test_table import node_at_distance
 
 
-class DgramPipe:
-    """A fake UDP conn: writes are queued, reads block until close."""
-
-    def __init__(self, local=("3.3.3.3", 5)):
-        self.cond = threading.Condition()
-        self.closed = False
-        self.queue = []
-        self.local = local
-
-    def write_to_udp(self, b, addr):
-        with self.cond:
-            if self.closed:
-                raise OSError("closed")
-            self.queue.append(bytes(b))
-            self.cond.notify_all()
-        return len(b)
-
-    def read_from_udp(self):
-        with self.cond:
-            self.cond.wait_for(lambda: self.closed)
-        raise OSError("use of closed network connection")
-
-    def close(self):
-        with self.cond:
-            self.closed = True
-            self.cond.notify_all()
-
-    def local_addr(self):
-        return self.local
-
-    def wait_packet_out(self, timeout=5.0):
-        with self.cond:
-            if not self.cond.wait_for(lambda: self.queue, timeout):
-                raise AssertionError("no packet sent within %s s" % timeout)
-            return self.queue.pop(0)
-
-
 class UdpTest:
     """geth's udpTest: a udp transport on a DgramPipe and a remote key to send from."""
 
@@ -104,16 +67,10 @@ class UdpTest:
         raise AssertionError(fmt % args)
 
 
-def newpipe():
-    return DgramPipe()
-
-
-new_udp_test = UdpTest
-
 
 @pytest.fixture
 def udp_test():
-    t = new_udp_test()
+    t = UdpTest()
     try:
         yield t
     finally:
@@ -363,6 +320,47 @@ def test_forward_compatibility(crypto_backend):
         assert packet.rest == [bytes.fromhex(r) for r in v["rest"]]
         assert nodeid == want_id
         assert h == bytes.fromhex(v["input"])[:macSize]
+
+
+def newpipe():
+    return DgramPipe()
+
+
+class DgramPipe:
+    """A fake UDP conn: writes are queued, reads block until close."""
+
+    def __init__(self, local=("3.3.3.3", 5)):
+        self.cond = threading.Condition()
+        self.closed = False
+        self.queue = []
+        self.local = local
+
+    def write_to_udp(self, b, addr):
+        with self.cond:
+            if self.closed:
+                raise OSError("closed")
+            self.queue.append(bytes(b))
+            self.cond.notify_all()
+        return len(b)
+
+    def read_from_udp(self):
+        with self.cond:
+            self.cond.wait_for(lambda: self.closed)
+        raise OSError("use of closed network connection")
+
+    def close(self):
+        with self.cond:
+            self.closed = True
+            self.cond.notify_all()
+
+    def local_addr(self):
+        return self.local
+
+    def wait_packet_out(self, timeout=5.0):
+        with self.cond:
+            if not self.cond.wait_for(lambda: self.queue, timeout):
+                raise AssertionError("no packet sent within %s s" % timeout)
+            return self.queue.pop(0)
 
 
 # ---------------------------------------------------------------------------
