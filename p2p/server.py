@@ -163,7 +163,7 @@ def _family_for(host: str):
 
 
 @dataclass
-class peerDrop:  # noqa: N801 - geth's name
+class PeerDrop:
     peer: Any
     err: Any
     requested: bool  # the remote side asked for the disconnect
@@ -1058,7 +1058,7 @@ class Server:
         remote_requested, err = p.run()
         self.peer_feed.send(PeerEvent(type=PeerEventTypeDrop, peer=p.id(), error=str(err)))
         # run waits for every live peer's delpeer, so this is never refused.
-        self._mailbox.put(("delpeer", peerDrop(p, err, remote_requested)))
+        self._mailbox.put(("delpeer", PeerDrop(p, err, remote_requested)))
 
     def node_info(self) -> "NodeInfo":
         """A summary of this node: ID, name, enode URL, ports, protocols."""

@@ -34,7 +34,7 @@ __all__ = [
     "bucketIPLimit", "bucketSubnet", "tableIPLimit", "tableSubnet", "maxFindnodeFailures",
     "refreshInterval", "revalidateInterval", "copyNodesInterval", "seedMinTableTime",
     "seedCount", "seedMaxAge", "Table", "transport", "bucket", "new_table", "push_node", "delete_node",
-    "contains", "nodesByDistance",
+    "contains", "NodesByDistance",
 ]
 
 alpha = 3             # Kademlia concurrency factor
@@ -520,10 +520,10 @@ class Table:
                     if n.added_at is not None and now - n.added_at >= seedMinTableTime:
                         self.db.update_node(n)
 
-    def closest(self, target: bytes, nresults: int) -> "nodesByDistance":
+    def closest(self, target: bytes, nresults: int) -> "NodesByDistance":
         """The nresults table nodes closest to target. The caller holds self.mutex."""
         # Scans every entry: simple and obviously right.
-        close = nodesByDistance(target)
+        close = NodesByDistance(target)
         for b in self.buckets:
             for n in b.entries:
                 close.push(n, nresults)
@@ -685,7 +685,7 @@ def contains(ns, id) -> bool:
 _from_bytes = int.from_bytes
 
 
-class nodesByDistance:
+class NodesByDistance:
     """Nodes ordered by XOR distance of their hash to ``target`` (closest first)."""
 
     __slots__ = ("entries", "target", "_dists", "_t")

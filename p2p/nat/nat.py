@@ -24,7 +24,7 @@ from p2p.log import get_logger
 
 __all__ = [
     "Interface", "NATError", "parse", "MAP_TIMEOUT", "MAP_UPDATE_INTERVAL",
-    "ExtIP", "Any", "UPnP", "PMP", "autodisc", "start_autodisc", "parse_ip", "interface_addrs", "parse_addr_listing",
+    "ExtIP", "Any", "UPnP", "PMP", "AutoDisc", "start_autodisc", "parse_ip", "interface_addrs", "parse_addr_listing",
 ]
 # `map` is exported by the package (p2p.nat.map) but kept out of __all__ so
 # that a star import never shadows the builtin.
@@ -271,10 +271,10 @@ def _safe(fn, **kw):
 
 def start_autodisc(what, doit):
     """An Interface that discovers its mechanism with ``doit`` when first used."""
-    return autodisc(what, doit)
+    return AutoDisc(what, doit)
 
 
-class autodisc(Interface):
+class AutoDisc(Interface):
     """A mechanism still to be discovered.
 
     Nothing is sent when it is made: the first Interface call runs discovery

@@ -15,7 +15,7 @@ from p2p.discover.node import Node, NodeID, new_node, must_hex_id, logdist, dist
 from p2p.discover.node import hash_at_distance
 from p2p.discover.table import (
     bucket, bucketSize, nBuckets, bucketIPLimit, tableIPLimit, maxReplacements,
-    new_table, nodesByDistance, push_node, delete_node,
+    new_table, NodesByDistance, push_node, delete_node,
 )
 from p2p.discover.udp import errTimeout
 from tests.helpers import load_lookup_testnet
@@ -341,14 +341,14 @@ def newkey():
 def test_nodes_by_distance_push():
     target = crypto.keccak256(b"target")
     nodes = [Node(id=NodeID(crypto.keccak256(bytes([i])) * 2)) for i in range(40)]
-    h = nodesByDistance(target)
+    h = NodesByDistance(target)
     for n in nodes:
         h.push(n, bucketSize)
     want = sorted(nodes, key=lambda n: int.from_bytes(n.sha, "big") ^ int.from_bytes(target, "big"))
     assert h.entries == want[:bucketSize]
     # Equal distance: the newcomer goes after the existing entry.
     dup = Node(id=nodes[0].id, udp=7)
-    h2 = nodesByDistance(target)
+    h2 = NodesByDistance(target)
     h2.push(nodes[0], 4)
     h2.push(dup, 4)
     assert h2.entries[0] is nodes[0] and h2.entries[1] is dup

@@ -16,7 +16,7 @@ from hypothesis import given, settings, strategies as st, HealthCheck
 from p2p import crypto
 from p2p.discover import udp as udpmod
 from p2p.discover.node import NodeID, must_parse_node, pubkey_id, must_hex_id
-from p2p.discover.table import bucketSize, nodesByDistance
+from p2p.discover.table import bucketSize, NodesByDistance
 from p2p.discover.udp import (
     Ping, Pong, Findnode, Neighbors, RpcEndpoint, RpcNode, Pending,
     pingPacket, pongPacket, findnodePacket, neighborsPacket,
@@ -193,7 +193,7 @@ def test_udp_findnode(udp_test):
     t = udp_test
     # Put a few nodes in the table, without overflowing any bucket.
     target_hash = crypto.keccak256(test_target)
-    nodes = nodesByDistance(target_hash)
+    nodes = NodesByDistance(target_hash)
     for i in range(bucketSize):
         nodes.push(node_at_distance(t.table.self().sha, i + 2), bucketSize)
     t.table.stuff(nodes.entries)

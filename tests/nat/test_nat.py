@@ -16,7 +16,7 @@ from tests.nat.test_natupnp import full_igd
 
 
 def test_auto_disc_race():
-    # Many threads call an autodisc whose discovery is still running; all
+    # Many threads call an AutoDisc whose discovery is still running; all
     # get the same answer once it ends.
     release = threading.Event()
 
@@ -181,7 +181,7 @@ def test_parse_autodisc(spec, what):
     # Discovery is pointed at loopback sockets that never answer.
     with SilentUDP() as ssdp, SilentUDP() as pmp_gw:
         m = nat.parse(spec, ssdp_addr=ssdp.addr, pmp_gateways=["127.0.0.1"], pmp_port=pmp_gw.addr[1], timeout=0.05)
-        assert isinstance(m, nat.autodisc)
+        assert isinstance(m, nat.AutoDisc)
         assert str(m) == what
         with pytest.raises(NATError, match="no %s router discovered" % what):
             m.external_ip()
