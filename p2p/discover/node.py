@@ -257,7 +257,16 @@ def _query_get(query, key):
 
 
 def _parse_complete(rawurl: str) -> Node:
-    # A small subset of Go's url.Parse, enough to keep its behaviour for enode URLs.
+    id, ip, udp_port, tcp_port = parse_enode_url(rawurl, hex_id)
+    return Node(ip, udp_port, tcp_port, id)
+
+
+def parse_enode_url(rawurl: str, parse_id) -> tuple:
+    """(id, ip, udp port, tcp port) of a complete enode URL; discover and discv5 share it.
+
+    A small subset of Go's url.Parse, enough to keep its behaviour for enode URLs;
+    ``parse_id`` turns the hex user part into the caller's node ID type.
+    """
     rest = rawurl.split("#", 1)[0]
     scheme, rest = _get_scheme(rest)
     if scheme.lower() != "enode":
@@ -274,7 +283,7 @@ def _parse_complete(rawurl: str) -> Node:
         raise ValueError("does not contain node ID")
     user, host = authority[:at], authority[at + 1:]
     try:
-        id = hex_id(user)
+        id = parse_id(user)
     except ValueError as e:
         raise ValueError("invalid node ID (%s)" % e) from None
     try:
@@ -295,7 +304,7 @@ def _parse_complete(rawurl: str) -> Node:
             udp_port = _parse_uint16(discport)
         except ValueError:
             raise ValueError("invalid discport in query") from None
-    return Node(ip, udp_port, tcp_port, id)
+    return id, ip, udp_port, tcp_port
 
 
 def must_parse_node(rawurl: str) -> Node:

@@ -20,7 +20,7 @@ from p2p import crypto
 # Go's url.Parse, net.SplitHostPort, net.ParseIP and hex.DecodeString, as the v4
 # node module already reproduces them (one copy of the standard library's rules).
 from p2p.discover.node import (
-    _get_scheme, _hex_decode, _parse_uint16, _query_get, _to_ip, parse_ip, split_host_port,
+    _hex_decode, _to_ip, parse_enode_url,
 )
 
 __all__ = [
@@ -142,44 +142,8 @@ def parse_node(rawurl: str) -> Node:
 
 
 def parse_complete(rawurl: str) -> Node:
-    """The complete form of :func:`parse_node` (Go's url.Parse subset it needs)."""
-    rest = rawurl.split("#", 1)[0]
-    scheme, rest = _get_scheme(rest)
-    if scheme != "enode":
-        raise ValueError('invalid URL scheme, want "enode"')
-    rest, _, query = rest.partition("?")
-    if not rest.startswith("//"):
-        raise ValueError("does not contain node ID")
-    authority = rest[2:]
-    slash = authority.find("/")
-    if slash >= 0:
-        authority = authority[:slash]
-    at = authority.rfind("@")
-    if at < 0:
-        raise ValueError("does not contain node ID")
-    user, host = authority[:at], authority[at + 1:]
-    try:
-        id = hex_id(user)
-    except ValueError as e:
-        raise ValueError("invalid node ID (%s)" % e) from None
-    try:
-        h, port = split_host_port(host)
-    except ValueError as e:
-        raise ValueError("invalid host: %s" % e) from None
-    ip = parse_ip(h)
-    if ip is None:
-        raise ValueError("invalid IP address")
-    try:
-        tcp_port = _parse_uint16(port)
-    except ValueError:
-        raise ValueError("invalid port") from None
-    udp_port = tcp_port
-    discport = _query_get(query, "discport")
-    if discport != "":
-        try:
-            udp_port = _parse_uint16(discport)
-        except ValueError:
-            raise ValueError("invalid discport in query") from None
+    """The complete form of :func:`parse_node` (the URL parsing is discover's)."""
+    id, ip, udp_port, tcp_port = parse_enode_url(rawurl, hex_id)
     return new_node(id, ip, udp_port, tcp_port)
 
 
