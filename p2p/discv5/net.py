@@ -29,6 +29,7 @@ import logging
 import queue
 import threading
 import time
+from typing import Any
 
 import rlp
 
@@ -377,7 +378,7 @@ class Network:
         refresh_done_at = None  # (AbsTime, event): geth's time.AfterFunc(10s, close(done))
 
         # the next ticket to register
-        st = {"next_ticket": None, "next_register_time": None}
+        st: dict[str, Any] = {"next_ticket": None, "next_register_time": None}
 
         def reset_next_ticket():
             ticket, timeout = self.ticket_store.next_filtered_ticket()
@@ -1026,9 +1027,18 @@ def _rpc_str(rn) -> str:
 class NodeNetGuts:
     """The network-loop half of a Node (geth's nodeNetGuts, embedded in Node).
 
-    The fields live in :class:`~p2p.discv5.node.Node`; these are the methods,
-    called as ``NodeNetGuts.defer_query(node, q)``.
+    The fields live in :class:`~p2p.discv5.node.Node` (its ``__slots__``; node.py
+    cannot import this module), declared here with their types for the type
+    checker; these are the methods, called as ``NodeNetGuts.defer_query(node, q)``.
     """
+
+    sha: bytes
+    state: "NodeState | None"
+    ping_echo: bytes | None
+    ping_topics: list | None
+    deferred_queries: list[FindnodeQuery]
+    pending_neighbours: FindnodeQuery | None
+    query_timeouts: int
 
     def defer_query(self, q) -> None:
         self.deferred_queries.append(q)
