@@ -184,7 +184,7 @@ def _nodes_for_all_buckets(self_sha, rng, per_bucket):
 
 def bench_memory(report, seed=3):
     rng = random.Random(seed)
-    tab = new_table(tablemod_transport(), NodeID(rng.randbytes(64)), None, "", None)
+    tab = new_table(NullTransport(), NodeID(rng.randbytes(64)), None, "", None)
     try:
         tab.init_done.wait(10)
         self_sha = tab.self().sha
@@ -214,7 +214,7 @@ def bench_memory(report, seed=3):
                limit=float(data), limit_name="ID+hash objects")
 
 
-class tablemod_transport:  # noqa: N801 - a do-nothing transport
+class NullTransport:  # a do-nothing transport
     def findnode(self, toid, toaddr, target):
         return [], None
 

@@ -217,7 +217,7 @@ class _PipeAddr:
 
 
 class _TestConn:
-    """The minimal server ``conn`` behind :func:`new_test_peer` (no transport)."""
+    """The minimal server ``Conn`` behind :func:`new_test_peer` (no transport)."""
 
     def __init__(self, id, name, caps):
         self.fd = _PipeAddr()

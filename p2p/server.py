@@ -227,7 +227,7 @@ class _Reply:
         return errServerStopped
 
 
-class conn:  # noqa: N801 - geth's name
+class Conn:
     """A network connection plus what the two handshakes learn about it.
 
     Go embeds the transport; here the transport methods are forwarded.
@@ -284,7 +284,7 @@ def _id_hex(id) -> str:
     return bytes(id).hex()
 
 
-class transport:  # noqa: N801 - geth's interface name
+class Transport:
     """What Server needs from a connection's transport (rlpx.new_rlpx, or a fake).
 
     ``read_msg``/``write_msg`` may only be used after the encryption handshake.
@@ -981,7 +981,7 @@ class Server:
 
     def setup_conn(self, fd: socket.socket, flags: ConnFlag, dial_dest: Optional[Node]) -> Optional[BaseException]:
         """Run both handshakes on fd and add it as a peer; returns the error or None."""
-        c = conn(fd, self.new_transport(fd), flags, cont=_Reply(self.quit))
+        c = Conn(fd, self.new_transport(fd), flags, cont=_Reply(self.quit))
         with self._aux_lock:
             self._pending_fds.add(fd)
         try:

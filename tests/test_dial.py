@@ -52,15 +52,15 @@ class Round:  # geth's round
     new: List = field(default_factory=list)  # the tasks new_tasks must return
 
 
-class _conn:  # noqa: N801 - stands in for server.conn: new_tasks reads flags and id
+class _Conn:  # stands in for server.Conn: new_tasks reads flags and id
     def __init__(self, flags, id):
         self.flags = flags
         self.id = id
         self.transport = None
 
 
-def _Peer(flags, id):  # noqa: N802 - geth's &Peer{rw: &conn{flags: ..., id: ...}}
-    return Peer(_conn(flags, id), {})
+def _peer(flags, id):  # geth: &Peer{rw: &conn{flags: ..., id: ...}}
+    return Peer(_Conn(flags, id), {})
 
 
 def run_dial_test(test: DialTest):
@@ -122,7 +122,7 @@ def _static(i):
 
 
 def _peers(*spec):
-    return [_Peer(flags, uint_id(i)) for flags, i in spec]
+    return [_peer(flags, uint_id(i)) for flags, i in spec]
 
 
 def test_dial_state_dyn_dial():
@@ -524,7 +524,7 @@ def test_check_dial_errors():
     restrict = Netlist()
     restrict.add("127.0.0.0/24")
     s = new_dial_state(None, None, Table(), 4, restrict)
-    peers = {uint_id(1): _Peer(dynDialedConn, uint_id(1))}
+    peers = {uint_id(1): _peer(dynDialedConn, uint_id(1))}
     s.dialing[uint_id(2)] = dynDialedConn
     s.hist.add(uint_id(3), 100.0)
     assert s.check_dial(new_node(uint_id(1), "127.0.0.1", 0, 1), peers) is dial.errAlreadyConnected

@@ -17,7 +17,7 @@ from p2p.protocol import Protocol
 from p2p.server import (
     Config,
     Server,
-    conn,
+    Conn,
     dynDialedConn,
     errServerStopped,
     inboundConn,
@@ -155,10 +155,10 @@ def test_server_task_scheduling():
 
     def new_func(running, peers):
         tc[0] += 1
-        return [testTask(tc[0] - 1)]
+        return [TestTask(tc[0] - 1)]
 
     srv = Server(Config(max_peers=10))
-    returned = _run_loop_only(srv, taskgen(new_func, done.put))
+    returned = _run_loop_only(srv, TaskGen(new_func, done.put))
     gotdone = [done.get(timeout=WAIT) for _ in range(100)]
     for i, task in enumerate(gotdone):
         assert task.index == i, "task %d has wrong index, got %d" % (i, task.index)
@@ -168,7 +168,7 @@ def test_server_task_scheduling():
 
 
 def test_server_many_tasks():
-    alltasks = [testTask(i) for i in range(300)]
+    alltasks = [TestTask(i) for i in range(300)]
     bounds = [0, 0]
 
     def new_func(running, peers):
@@ -178,7 +178,7 @@ def test_server_many_tasks():
 
     done = queue.Queue()
     srv = Server(Config())
-    _run_loop_only(srv, taskgen(new_func, done.put))
+    _run_loop_only(srv, TaskGen(new_func, done.put))
     try:
         doneset = set()
         while len(doneset) < len(alltasks):
@@ -193,7 +193,7 @@ def test_server_many_tasks():
         srv.stop()
 
 
-class taskgen:  # noqa: N801 - geth's name
+class TaskGen:
     def __init__(self, new_func, done_func):
         self.new_func = new_func
         self.done_func = done_func
@@ -211,7 +211,9 @@ class taskgen:  # noqa: N801 - geth's name
         pass
 
 
-class testTask:  # noqa: N801 - geth's name
+class TestTask:
+    __test__ = False  # geth's testTask, not a pytest test class
+
     def __init__(self, index):
         self.index = index
         self.called = False
@@ -261,7 +263,7 @@ def _newconn(id, fds, flags=inboundConn):
     fd, other = socket.socketpair()
     fds += [fd, other]
     tx = new_test_transport(id, fd)
-    return conn(fd, tx, flags, id=id)
+    return Conn(fd, tx, flags, id=id)
 
 
 def test_server_at_cap():
@@ -297,7 +299,7 @@ def test_server_peer_limits():
     clientnode = new_node(clientid, None, 0, 0)
     # The handshake offers no capabilities, so a trusted node that gets past the limit
     # is refused next as useless: that is how the test sees the limit was bypassed.
-    tp = setupTransport(clientid, phs=ProtoHandshake(id=clientid))
+    tp = SetupTransport(clientid, phs=ProtoHandshake(id=clientid))
     flags = dynDialedConn
     dial_dest = new_node(clientid, None, 0, 0)
     srv = Server(Config(private_key=srvkey, max_peers=0, no_dial=True, no_discovery=True,
@@ -333,21 +335,21 @@ def test_server_setup_conn():
     read_error = OSError("read error")
     foo = ValueError("foo")
     tests = [
-        dict(dontstart=True, tt=setupTransport(id), flags=0,
+        dict(dontstart=True, tt=SetupTransport(id), flags=0,
              want_calls="close,", want_close_err=errServerStopped),
-        dict(tt=setupTransport(id, enc_handshake_err=read_error), flags=inboundConn,
+        dict(tt=SetupTransport(id, enc_handshake_err=read_error), flags=inboundConn,
              want_calls="doEncHandshake,close,", want_close_err=read_error),
-        dict(tt=setupTransport(id), dial_dest=new_node(random_id(), None, 0, 0), flags=dynDialedConn,
+        dict(tt=SetupTransport(id), dial_dest=new_node(random_id(), None, 0, 0), flags=dynDialedConn,
              want_calls="doEncHandshake,close,", want_close_err=peer_error.DiscUnexpectedIdentity),
-        dict(tt=setupTransport(id, phs=ProtoHandshake(id=random_id())), dial_dest=new_node(id, None, 0, 0),
+        dict(tt=SetupTransport(id, phs=ProtoHandshake(id=random_id())), dial_dest=new_node(id, None, 0, 0),
              flags=dynDialedConn,
              want_calls="doEncHandshake,doProtoHandshake,close,", want_close_err=peer_error.DiscUnexpectedIdentity),
-        dict(tt=setupTransport(id, proto_handshake_err=foo), dial_dest=new_node(id, None, 0, 0),
+        dict(tt=SetupTransport(id, proto_handshake_err=foo), dial_dest=new_node(id, None, 0, 0),
              flags=dynDialedConn,
              want_calls="doEncHandshake,doProtoHandshake,close,", want_close_err=foo),
-        dict(tt=setupTransport(srvid, phs=ProtoHandshake(id=srvid)), flags=inboundConn,
+        dict(tt=SetupTransport(srvid, phs=ProtoHandshake(id=srvid)), flags=inboundConn,
              want_calls="doEncHandshake,close,", want_close_err=peer_error.DiscSelf),
-        dict(tt=setupTransport(id, phs=ProtoHandshake(id=id)), flags=inboundConn,
+        dict(tt=SetupTransport(id, phs=ProtoHandshake(id=id)), flags=inboundConn,
              want_calls="doEncHandshake,doProtoHandshake,close,", want_close_err=peer_error.DiscUselessPeer),
     ]
     for i, test in enumerate(tests):
@@ -372,7 +374,7 @@ def test_server_setup_conn():
         assert tt.calls == test["want_calls"], "test %d: calls mismatch: got %r" % (i, tt.calls)
 
 
-class setupTransport:  # noqa: N801 - geth's name
+class SetupTransport:
     def __init__(self, id, enc_handshake_err=None, phs=None, proto_handshake_err=None):
         self.id = id
         self.enc_handshake_err = enc_handshake_err
@@ -468,7 +470,7 @@ def test_conn_string():
     b, _ = l.accept()
     try:
         id = random_id()
-        c = conn(a, None, inboundConn | trustedConn, id=id)
+        c = Conn(a, None, inboundConn | trustedConn, id=id)
         s = str(c)
         assert s.startswith("trusted-inbound " + id.hex())
         assert s.endswith(addr_str(b.getsockname()))

@@ -29,7 +29,7 @@ from p2p.peer import ProtoHandshake
 from p2p.protocol import Cap
 from p2p.server import Config, Server, errServerStopped
 
-from tests.test_server import _close_fd, _newconn, _run_loop_only, newkey, random_id, taskgen
+from tests.test_server import _close_fd, _newconn, _run_loop_only, newkey, random_id, TaskGen
 
 WAIT = 10.0  # upper bound for a wait on a condition; never a sleep
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -197,7 +197,7 @@ def test_run_loop_survives_failing_dialer():
 
     srv = Server(Config(max_peers=10, private_key=newkey()))
     with capture_logs() as logs:
-        returned = _run_loop_only(srv, taskgen(new_func, lambda t: None))
+        returned = _run_loop_only(srv, TaskGen(new_func, lambda t: None))
         try:
             for _ in range(5):
                 assert srv.peers() == []
@@ -215,7 +215,7 @@ def test_run_loop_survives_failing_message():
     srv = Server(Config(max_peers=10, private_key=newkey()))
     fds = []
     with capture_logs() as logs:
-        _run_loop_only(srv, taskgen(lambda running, peers: [], lambda t: None))
+        _run_loop_only(srv, TaskGen(lambda running, peers: [], lambda t: None))
         try:
             done = srvmod._Reply(srv.quit)
 
@@ -249,7 +249,7 @@ def test_run_loop_failure_shuts_down_cleanly():
 
     srv = Server(Config(max_peers=10, private_key=newkey()))
     with capture_logs() as logs:
-        returned = _run_loop_only(srv, taskgen(new_func, lambda t: None))
+        returned = _run_loop_only(srv, TaskGen(new_func, lambda t: None))
         fds = []
         try:
             assert srv.peer_count() == 0
@@ -282,7 +282,7 @@ def test_reply_wait_watches_quit():
         return []
 
     srv = Server(Config(max_peers=10, private_key=newkey()))
-    returned = _run_loop_only(srv, taskgen(new_func, lambda t: None))
+    returned = _run_loop_only(srv, TaskGen(new_func, lambda t: None))
     fds = []
     try:
         assert srv.peer_count() == 0  # one round done; the next one blocks in new_tasks

@@ -7,7 +7,7 @@ seen first, plus a short list of replacements to use when an entry dies.
 
 One thread, ``discover.Table.loop``, schedules the periodic work (refresh,
 revalidation, copying long-lived nodes to the database) and shutdown. The
-table reaches the network only through its ``transport`` (ping, findnode,
+table reaches the network only through its ``Transport`` (ping, findnode,
 close), so tests plug an in-memory one in.
 """
 
@@ -33,7 +33,7 @@ __all__ = [
     "alpha", "bucketSize", "maxReplacements", "hashBits", "nBuckets", "bucketMinDistance",
     "bucketIPLimit", "bucketSubnet", "tableIPLimit", "tableSubnet", "maxFindnodeFailures",
     "refreshInterval", "revalidateInterval", "copyNodesInterval", "seedMinTableTime",
-    "seedCount", "seedMaxAge", "Table", "transport", "bucket", "new_table", "push_node", "delete_node",
+    "seedCount", "seedMaxAge", "Table", "Transport", "Bucket", "new_table", "push_node", "delete_node",
     "contains", "NodesByDistance",
 ]
 
@@ -59,8 +59,8 @@ seedMinTableTime = 5 * 60.0
 seedCount = 30
 seedMaxAge = 5 * 24 * 3600.0
 
-class transport:
-    """What the table needs from the network (implemented by ``udp``).
+class Transport:
+    """What the table needs from the network (implemented by ``UDP``).
 
     An interface, so that tests can run a table without sockets or keys. Errors
     are returned, as in geth: ``ping`` returns None or an error, ``findnode``
@@ -77,7 +77,7 @@ class transport:
         raise NotImplementedError
 
 
-class bucket:
+class Bucket:
     """Live entries (most recently active first) and replacement candidates."""
 
     __slots__ = ("entries", "replacements", "ips")
@@ -100,7 +100,7 @@ class bucket:
         return False
 
 
-def new_table(t: transport, our_id: bytes, our_addr: tuple | None, node_db_path: str,
+def new_table(t: Transport, our_id: bytes, our_addr: tuple | None, node_db_path: str,
               bootnodes: list | None) -> "Table":
     """Create a Table over transport t and start its loop.
 
@@ -128,9 +128,9 @@ def new_table(t: transport, our_id: bytes, our_addr: tuple | None, node_db_path:
 
 
 class Table:
-    def __init__(self, t: transport, self_node: Node, db: NodeDB) -> None:
+    def __init__(self, t: Transport, self_node: Node, db: NodeDB) -> None:
         self.mutex = threading.Lock()  # protects buckets, their content, nursery, rand
-        self.buckets = [bucket() for _ in range(nBuckets)]
+        self.buckets = [Bucket() for _ in range(nBuckets)]
         self.nursery = []               # bootstrap nodes
         self.rand = random.Random(0)    # reseeded from os.urandom periodically
         self.ips = _net.DistinctNetSet(subnet=tableSubnet, limit=tableIPLimit)

@@ -7,9 +7,9 @@ sender's node ID is recovered from the signature.
 Threads (goroutines in geth):
 
 * ``discover.udp.loop`` owns the list of pending replies: requests register a
-  matcher with :meth:`udp.pending`, the read loop hands replies to it through
-  :meth:`udp.handle_reply`, and matchers expire after ``respTimeout``.
-* ``discover.udp.readLoop`` reads datagrams from the ``conn`` and dispatches them
+  matcher with :meth:`UDP.pending`, the read loop hands replies to it through
+  :meth:`UDP.handle_reply`, and matchers expire after ``respTimeout``.
+* ``discover.udp.readLoop`` reads datagrams from the ``Conn`` and dispatches them
   to the ``handle`` method of their packet type. Closing the conn wakes a blocked read.
 
 Decoding is the hot path: the RLP body is read by :mod:`p2p.rlpcodec` (the one
@@ -58,8 +58,8 @@ __all__ = [
     "respTimeout", "expiration", "ntpFailureThreshold", "ntpWarningCooldown", "driftThreshold",
     "pingPacket", "pongPacket", "findnodePacket", "neighborsPacket", "enrRequestPacket", "enrResponsePacket",
     "Ping", "Pong", "Findnode", "Neighbors", "EnrRequest", "EnrResponse", "RpcNode", "RpcEndpoint",
-    "make_endpoint", "node_to_rpc", "Pending", "Reply", "ReadPacket", "Config", "conn", "UDPConn",
-    "listen_udp", "new_udp", "udp", "encode_packet", "decode_packet", "expired", "seq_from_tail",
+    "make_endpoint", "node_to_rpc", "Pending", "Reply", "ReadPacket", "Config", "Conn", "UDPConn",
+    "listen_udp", "new_udp", "UDP", "encode_packet", "decode_packet", "expired", "seq_from_tail",
     "macSize", "sigSize", "headSize", "maxNeighbors",
 ]
 
@@ -251,7 +251,7 @@ class Config:
         self.unhandled = unhandled          # queue.Queue of ReadPacket; None ends the stream
 
 
-class conn:
+class Conn:
     """The socket the protocol reads and writes (geth's ``conn`` interface).
 
     ``read_from_udp()`` blocks for one datagram and returns ``(data, addr)``; it
@@ -273,7 +273,7 @@ class conn:
         raise NotImplementedError
 
 
-class UDPConn(conn):
+class UDPConn(Conn):
     """The ``conn`` interface over a real UDP socket (geth's *net.UDPConn).
 
     ``close`` shuts the socket down first so that a thread blocked in
@@ -335,7 +335,7 @@ def new_udp(c, cfg: Config):
     """Start discovery on ``c``: ``(Table, udp)``."""
     if isinstance(c, socket.socket):
         c = UDPConn(c)
-    t = udp(c, cfg.private_key, cfg.net_restrict)
+    t = UDP(c, cfg.private_key, cfg.net_restrict)
     realaddr = c.local_addr()
     if cfg.announce_addr is not None:
         realaddr = cfg.announce_addr
@@ -354,7 +354,7 @@ def new_udp(c, cfg: Config):
     return tab, t
 
 
-class udp:
+class UDP:
     """The discovery v4 RPC protocol (geth's unexported ``udp`` type; it is the Table's transport)."""
 
     def __init__(self, conn, priv, netrestrict=None):

@@ -5,7 +5,7 @@ The signature covers ``keccak256(type || body)``; the sender's node ID is recove
 from it. A packet's hash, which replies echo, is ``keccak256(signature || type ||
 body)``. Unlike v4 there is no hash at the front, only the fixed prefix.
 
-The :class:`udp` transport is what the ``Network`` (net.py) sends through: geth's
+The :class:`UDP` transport is what the ``Network`` (net.py) sends through: geth's
 ``transport`` interface is ``send_ping``, ``send_neighbours``, ``send_findnode_hash``,
 ``send_topic_register``, ``send_topic_nodes``, ``send``, ``local_addr`` and ``close``.
 Received packets go to the network as :class:`IngressPacket` through
@@ -48,7 +48,7 @@ __all__ = [
     "Ping", "Pong", "Findnode", "FindnodeHash", "Neighbors", "TopicRegister", "TopicQuery",
     "TopicNodes", "RpcNode", "RpcEndpoint",
     "versionPrefix", "versionPrefixSize", "sigSize", "headSize", "maxNeighbors", "maxTopicNodes",
-    "make_endpoint", "node_from_rpc", "node_to_rpc", "IngressPacket", "conn", "udp",
+    "make_endpoint", "node_from_rpc", "node_to_rpc", "IngressPacket", "Conn", "UDP",
     "listen_udp", "encode_packet", "decode_packet", "maxPacketSize",
 ]
 
@@ -413,7 +413,7 @@ class IngressPacket:
         return "IngressPacket(%s from %s)" % (self.ev, addr_str(self.remote_addr))
 
 
-class conn:
+class Conn:
     """The socket the transport reads and writes (geth's ``conn`` interface).
 
     ``read_from_udp()`` blocks for one datagram and returns ``(data, addr)``, and raises
@@ -455,10 +455,10 @@ def listen_udp(priv, conn, realaddr, node_db_path, netrestrict=None):
 
 def _listen_udp(priv, conn, realaddr):
     """The transport alone (geth's ``listenUDP``), for tests and listen_udp."""
-    return udp(conn, priv, make_endpoint(realaddr, realaddr[1]))
+    return UDP(conn, priv, make_endpoint(realaddr, realaddr[1]))
 
 
-class udp:
+class UDP:
     """The v5 RPC transport (geth's unexported ``udp`` type), the Network's ``transport``."""
 
     def __init__(self, conn, priv, our_endpoint, nat=None):

@@ -192,7 +192,7 @@ class ExtIP(Interface):
         return hash(self.ip)
 
 
-def Any(ssdp_addr=None, pmp_gateways=None, pmp_port=None, timeout=None):
+def Any(ssdp_addr=None, pmp_gateways=None, pmp_port=None, timeout=None):  # noqa: N802 - geth's exported constructor
     """A mapper using whichever of UPnP and NAT-PMP answers first on the LAN.
 
     The keyword arguments point discovery elsewhere (tests use loopback fakes):
@@ -225,7 +225,7 @@ def Any(ssdp_addr=None, pmp_gateways=None, pmp_port=None, timeout=None):
     return start_autodisc("UPnP or NAT-PMP", doit)
 
 
-def UPnP(ssdp_addr=None, search_timeout=None, soap_timeout=None):
+def UPnP(ssdp_addr=None, search_timeout=None, soap_timeout=None):  # noqa: N802 - geth's exported constructor
     """A mapper using UPnP; the gateway is found with an SSDP search.
 
     ``ssdp_addr`` defaults to the SSDP multicast group 239.255.255.250:1900.
@@ -236,7 +236,7 @@ def UPnP(ssdp_addr=None, search_timeout=None, soap_timeout=None):
     return start_autodisc("UPnP", lambda: natupnp.discover_upnp(**kw))
 
 
-def PMP(gateway=None, port=None, gateways=None, timeout=None):
+def PMP(gateway=None, port=None, gateways=None, timeout=None):  # noqa: N802 - geth's exported constructor
     """A mapper using NAT-PMP.
 
     With a ``gateway`` address that router is used directly; without one,
@@ -251,7 +251,7 @@ def PMP(gateway=None, port=None, gateways=None, timeout=None):
         if gw is None:
             raise ValueError("invalid IP address")
         kw = _discover_kwargs(port=port, timeout=timeout)
-        return natpmp.pmp(gw, natpmp.Client(gw, **kw))
+        return natpmp.PMP(gw, natpmp.Client(gw, **kw))
     kw = _discover_kwargs(gateways=gateways, port=port, timeout=timeout)
     return start_autodisc("NAT-PMP", lambda: natpmp.discover_pmp(**kw))
 

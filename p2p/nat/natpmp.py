@@ -22,7 +22,7 @@ from p2p.nat.nat import Interface, NATError, interface_addrs, parse_ip
 
 __all__ = [
     "NATPMP_PORT", "PMPError", "Client", "ExternalAddressResponse", "PortMappingResponse",
-    "pmp", "discover_pmp", "potential_gateways", "RESULT_CODES", "DISCOVER_TIMEOUT",
+    "PMP", "discover_pmp", "potential_gateways", "RESULT_CODES", "DISCOVER_TIMEOUT",
 ]
 
 log = get_logger("p2p.nat")
@@ -177,8 +177,8 @@ class Client:
             return data
 
 
-class pmp(Interface):
-    """NAT-PMP behind the common Interface (geth's ``pmp``)."""
+class PMP(Interface):
+    """NAT-PMP behind the common Interface (geth's ``pmp``; the :func:`nat.PMP` function makes one)."""
 
     def __init__(self, gw, c: Client):
         self.gw = gw
@@ -209,7 +209,7 @@ class pmp(Interface):
 
 def discover_pmp(gateways=None, port=NATPMP_PORT, timeout=DISCOVER_TIMEOUT, **client_kw):
     """Ask every candidate gateway for its external address; return a
-    :class:`pmp` for the first that answers within ``timeout`` seconds, or None.
+    :class:`PMP` for the first that answers within ``timeout`` seconds, or None.
 
     ``gateways`` defaults to :func:`potential_gateways`. ``client_kw``
     (``timeout``, ``initial_timeout``, ``tries``) configure the kept client.
@@ -243,7 +243,7 @@ def discover_pmp(gateways=None, port=NATPMP_PORT, timeout=DISCOVER_TIMEOUT, **cl
         except queue.Empty:
             return None
         if gw is not None:
-            return pmp(gw, Client(gw, port, **client_kw))
+            return PMP(gw, Client(gw, port, **client_kw))
     return None
 
 

@@ -32,7 +32,7 @@ from p2p.log import get_logger
 from p2p.nat.nat import Interface, NATError, interface_addrs, parse_ip
 
 __all__ = [
-    "SOAP_REQUEST_TIMEOUT", "SSDP_ADDR", "SEARCH_TIMEOUT", "SOAPError", "upnp", "discover_upnp",
+    "SOAP_REQUEST_TIMEOUT", "SSDP_ADDR", "SEARCH_TIMEOUT", "SOAPError", "UPnP", "discover_upnp",
     "discover", "discover_devices", "ssdp_raw_search", "device_by_url", "RootDevice", "Device",
     "Service", "ServiceClient",
     "URN_WANConnectionDevice_1", "URN_WANConnectionDevice_2", "URN_WANIPConnection_1",
@@ -75,7 +75,7 @@ class SOAPError(NATError):
         super().__init__("UPnP %s failed: SOAP fault %s %s%s" % (action, fault_code, fault_string, detail))
 
 
-class upnp(Interface):
+class UPnP(Interface):
     """A UPnP gateway service behind the common Interface (geth's ``upnp``).
 
     ``dev`` is the gateway's :class:`RootDevice`, ``service`` a short name of
@@ -142,7 +142,7 @@ class upnp(Interface):
 
 def discover_upnp(ssdp_addr=SSDP_ADDR, search_timeout=SEARCH_TIMEOUT, soap_timeout=SOAP_REQUEST_TIMEOUT):
     """Search the LAN for an Internet Gateway Device (v1 and v2 at once) and
-    return a :class:`upnp` for the first usable one, or None."""
+    return a :class:`UPnP` for the first usable one, or None."""
     found = queue.Queue(maxsize=2)
     # Once one search has found a gateway, the other is cancelled through
     # this socket pair (a read end select() can wait on).
@@ -152,19 +152,19 @@ def discover_upnp(ssdp_addr=SSDP_ADDR, search_timeout=SEARCH_TIMEOUT, soap_timeo
     def igd1(dev, sc):
         st = sc.service.service_type
         if st == URN_WANIPConnection_1:
-            return upnp(dev, "IGDv1-IP1", sc)
+            return UPnP(dev, "IGDv1-IP1", sc)
         if st == URN_WANPPPConnection_1:
-            return upnp(dev, "IGDv1-PPP1", sc)
+            return UPnP(dev, "IGDv1-PPP1", sc)
         return None
 
     def igd2(dev, sc):
         st = sc.service.service_type
         if st == URN_WANIPConnection_1:
-            return upnp(dev, "IGDv2-IP1", sc)
+            return UPnP(dev, "IGDv2-IP1", sc)
         if st == URN_WANIPConnection_2:
-            return upnp(dev, "IGDv2-IP2", sc)
+            return UPnP(dev, "IGDv2-IP2", sc)
         if st == URN_WANPPPConnection_1:
-            return upnp(dev, "IGDv2-PPP1", sc)
+            return UPnP(dev, "IGDv2-PPP1", sc)
         return None
 
     threads = [

@@ -6,7 +6,7 @@ the code from the message's class) and runs a handler on every message it
 receives, decoded into its class. Message classes are ``rlp.Serializable``
 subclasses (geth's reflected Go structs), for example::
 
-    class hs0(rlp.Serializable):
+    class Hs0(rlp.Serializable):
         fields = [("C", big_endian_int)]
 
 Every message travels wrapped, as in geth: ``[context, size, payload]``, where

@@ -704,7 +704,7 @@ class Server:
     def serve_http(self, w, req) -> None:
         self.router.serve_http(w, req)
 
-    def GET(self, path: str, handle) -> None:  # noqa: N802 - geth's names
+    def GET(self, path: str, handle) -> None:  # noqa: N802 - HTTP verbs in capitals (README, "How it is built")
         self.router.handle("GET", path, self.wrap_handler(handle))
 
     def POST(self, path: str, handle) -> None:  # noqa: N802

@@ -14,7 +14,7 @@ from p2p.discover import table as tablemod
 from p2p.discover.node import Node, NodeID, new_node, must_hex_id, logdist, distcmp
 from p2p.discover.node import hash_at_distance
 from p2p.discover.table import (
-    bucket, bucketSize, nBuckets, bucketIPLimit, tableIPLimit, maxReplacements,
+    Bucket, bucketSize, nBuckets, bucketIPLimit, tableIPLimit, maxReplacements,
     new_table, NodesByDistance, push_node, delete_node,
 )
 from p2p.discover.udp import errTimeout
@@ -71,7 +71,7 @@ def test_bucket_bump_no_duplicates(data):
     n = data.draw(st.integers(1, bucketSize - 1))
     nodes = [node_at_distance(bytes(32), 200) for _ in range(n)]
     bumps = data.draw(st.lists(st.integers(0, n - 1), max_size=100))
-    b = bucket(ips=object())
+    b = Bucket(ips=object())
     b.entries = list(nodes)
     for i, pos in enumerate(bumps):
         assert b.bump(b.entries[pos])

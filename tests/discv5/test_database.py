@@ -85,7 +85,7 @@ def test_node_db_fetch_store(memdb):
     assert node_fields(stored) == node_fields(node)
 
 
-def nodeDBSeedQueryNodes(now):
+def _seed_query_nodes(now):
     return [
         # This one should not be in the result set because its last pong time is too far in the past.
         (new_node(hid("84"), bytes([127, 0, 0, 3]), 30303, 30303), now - 3 * 3600),
@@ -100,7 +100,7 @@ def nodeDBSeedQueryNodes(now):
 
 def test_node_db_seed_query():
     now = time.time()
-    seeds_in = nodeDBSeedQueryNodes(now)
+    seeds_in = _seed_query_nodes(now)
     db = new_node_db("", Version, seeds_in[1][0].id)
     try:
         for node, pong in seeds_in:
@@ -132,7 +132,7 @@ def test_node_db_persistency(tmp_path):
     db.close()
 
 
-def nodeDBExpirationNodes(now):
+def _expiration_nodes(now):
     return [
         (new_node(hid("01"), bytes([127, 0, 0, 1]), 30303, 30303), now - nodeDBNodeExpiration + 60, False),
         (new_node(hid("02"), bytes([127, 0, 0, 2]), 30303, 30303), now - nodeDBNodeExpiration - 60, True),
@@ -141,7 +141,7 @@ def nodeDBExpirationNodes(now):
 
 def test_node_db_expiration(memdb):
     now = time.time()
-    nodes = nodeDBExpirationNodes(now)
+    nodes = _expiration_nodes(now)
     for node, pong, _ in nodes:
         memdb.update_node(node)
         memdb.update_last_pong(node.id, pong)
@@ -153,7 +153,7 @@ def test_node_db_expiration(memdb):
 
 def test_node_db_self_expiration():
     now = time.time()
-    nodes = nodeDBExpirationNodes(now)
+    nodes = _expiration_nodes(now)
     self_id = next(n.id for n, _, exp in nodes if not exp)
     db = new_node_db("", Version, self_id)
     try:

@@ -167,7 +167,7 @@ def test_parse_errors(spec, msg):
 def test_parse_pmp_with_gateway(spec):
     # A gateway given by the user is used as is: nothing is sent yet.
     m = nat.parse(spec)
-    assert isinstance(m, natpmp.pmp)
+    assert isinstance(m, natpmp.PMP)
     assert m.gw == ipaddress.IPv4Address("192.168.0.1")
     assert m.c.port == natpmp.NATPMP_PORT
     assert str(m) == "NAT-PMP(192.168.0.1)"
@@ -269,7 +269,7 @@ def test_any_finds_upnp():
         m = nat.Any(ssdp_addr=dev.ssdp_addr, pmp_gateways=["127.0.0.1"], pmp_port=pmp_gw.addr[1], timeout=0.5)
         assert m.external_ip() == ipaddress.IPv4Address("203.0.113.7")
         assert str(m) == "UPNP IGDv1-IP1"
-        assert isinstance(m.found, natupnp.upnp)
+        assert isinstance(m.found, natupnp.UPnP)
         m.add_mapping("tcp", 30303, 30303, "p2p", 60)
         assert dev.wait_action("AddPortMapping")["NewExternalPort"] == "30303"
 

@@ -1,6 +1,6 @@
 """Tests for p2p/nat/natpmp.py against a fake NAT-PMP router on 127.0.0.1.
 
-geth has no natpmp_test.go; these cover the RFC 6886 client, the pmp
+geth has no natpmp_test.go; these cover the RFC 6886 client, the PMP
 Interface, discovery and the gateway guessing.
 """
 
@@ -13,7 +13,7 @@ import pytest
 
 from p2p import nat
 from p2p.nat import natpmp
-from p2p.nat.natpmp import Client, PMPError, discover_pmp, pmp, potential_gateways
+from p2p.nat.natpmp import Client, PMPError, discover_pmp, PMP, potential_gateways
 
 from tests.nat.fakes import WAIT, FakePMP, SilentUDP, closed_udp_port
 
@@ -46,7 +46,7 @@ def test_map_request_encoding():
 
 def test_pmp_interface():
     with FakePMP(external_ip="198.51.100.8") as fake:
-        m = pmp(ipaddress.IPv4Address("127.0.0.1"), client(fake))
+        m = PMP(ipaddress.IPv4Address("127.0.0.1"), client(fake))
         assert str(m) == "NAT-PMP(127.0.0.1)"
         assert m.external_ip() == ipaddress.IPv4Address("198.51.100.8")
         m.add_mapping("TCP", 30303, 30305, "ethereum p2p", 20 * 60)
@@ -61,7 +61,7 @@ def test_pmp_interface():
 
 def test_pmp_refused():
     with FakePMP(result_code=2) as fake:
-        m = pmp(ipaddress.IPv4Address("127.0.0.1"), client(fake))
+        m = PMP(ipaddress.IPv4Address("127.0.0.1"), client(fake))
         with pytest.raises(PMPError) as ei:
             m.add_mapping("udp", 30303, 30303, "p2p", 60)
         assert ei.value.code == 2
@@ -131,7 +131,7 @@ def test_discover_pmp():
     with FakePMP() as fake, SilentUDP() as silent:
         # A router that answers is found; a silent one is not.
         found = discover_pmp(gateways=["127.0.0.1"], port=fake.port, timeout=0.5, **FAST)
-        assert isinstance(found, pmp)
+        assert isinstance(found, PMP)
         assert str(found) == "NAT-PMP(127.0.0.1)"
         assert found.external_ip() == ipaddress.IPv4Address("198.51.100.7")
         assert discover_pmp(gateways=["127.0.0.1"], port=silent.addr[1], timeout=0.1) is None
@@ -168,7 +168,7 @@ def test_pmp_map_refresh_and_delete():
 def test_pmp_map_refused_is_logged(caplog):
     caplog.set_level(logging.DEBUG, logger="p2p.nat")
     with FakePMP(result_code=4) as fake:
-        m = pmp(ipaddress.IPv4Address("127.0.0.1"), client(fake))
+        m = PMP(ipaddress.IPv4Address("127.0.0.1"), client(fake))
         quit = threading.Event()
         quit.set()  # add once, then delete at once
         nat.map(m, quit, "tcp", 30303, 30303, "p2p")

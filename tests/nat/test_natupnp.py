@@ -32,7 +32,7 @@ def test_upnp_ddwrt():
     with dev:
         discovered = discover_upnp(ssdp_addr=dev.ssdp_addr, search_timeout=SEARCH)
         assert discovered is not None, "not discovered"
-        assert isinstance(discovered, natupnp.upnp)
+        assert isinstance(discovered, natupnp.UPnP)
         assert discovered.service == "IGDv1-IP1"
         want_url = "http://%s:%d/InternetGatewayDevice.xml" % dev.listener.server_address[:2]
         assert discovered.dev.url_base_str == want_url
@@ -287,7 +287,7 @@ def soap_fault(code, desc):
 
 
 def full_igd(add_resp=None, ext_ip="203.0.113.7", nat_enabled=1, **desc_kw):
-    """A fake answering each SOAP action used by upnp."""
+    """A fake answering each SOAP action used by UPnP."""
     version = desc_kw.get("version", 1)
     st = "urn:schemas-upnp-org:device:WANConnectionDevice:%d" % version
     ssdp = DDWRT_SSDP.replace("urn:schemas-upnp-org:device:WANConnectionDevice:1", st)

@@ -14,19 +14,19 @@ from p2p.testing.protocolsession import Disconnect, Exchange, Expect, Trigger
 from p2p.testing.protocoltester import new_protocol_tester
 
 
-class hs0(rlp.Serializable):  # noqa: N801 - geth's type name
+class Hs0(rlp.Serializable):
     fields = [("C", big_endian_int)]
 
 
-class kill(rlp.Serializable):  # noqa: N801 - geth's type name
+class Kill(rlp.Serializable):
     fields = [("C", Binary.fixed_length(64))]
 
 
-class drop(rlp.Serializable):  # noqa: N801 - geth's type name
+class Drop(rlp.Serializable):
     fields = []
 
 
-class protoHandshake(rlp.Serializable):  # noqa: N801 - geth's type name
+class ProtoHandshake(rlp.Serializable):
     fields = [("Version", big_endian_int), ("NetworkID", text)]
 
 
@@ -42,33 +42,33 @@ def check_proto_handshake(test_version, test_network_id):
 
 def new_protocol(pp):
     spec = Spec(name="test", version=42, max_msg_size=10 * 1024,
-                messages=[protoHandshake, hs0, kill, drop])
+                messages=[ProtoHandshake, Hs0, Kill, Drop])
 
     def run(p, rw):
         peer = Peer(p, rw, spec)
-        phs = protoHandshake(42, "420")
+        phs = ProtoHandshake(42, "420")
         hs_check = check_proto_handshake(phs.Version, phs.NetworkID)
         peer.handshake(phs, hs_check, timeout=1.0)
 
-        lhs = [hs0(42)]  # the local module handshake; a list so handle can replace it
+        lhs = [Hs0(42)]  # the local module handshake; a list so handle can replace it
         hs = peer.handshake(lhs[0], None, timeout=1.0)
         if hs.C > lhs[0].C:
             return ValueError("handshake mismatch remote %d > local %d" % (hs.C, lhs[0].C))
 
         def handle(msg):
-            if isinstance(msg, protoHandshake):
+            if isinstance(msg, ProtoHandshake):
                 raise ValueError("duplicate handshake")
-            if isinstance(msg, hs0):
+            if isinstance(msg, Hs0):
                 if msg.C > lhs[0].C:
                     raise ValueError("handshake mismatch remote %d > local %d" % (msg.C, lhs[0].C))
                 lhs[0] = lhs[0].copy(C=lhs[0].C + msg.C)
                 peer.send(lhs[0])
                 return
-            if isinstance(msg, kill):
+            if isinstance(msg, Kill):
                 # another peer's connection killed as the answer to a message
                 pp.get(NodeID(msg.C)).drop(ValueError("killed"))
                 return
-            if isinstance(msg, drop):
+            if isinstance(msg, Drop):
                 raise ValueError("dropped")
             raise ValueError("unknown message type: %s" % type(msg).__name__)
 
@@ -98,7 +98,7 @@ def protocol_tester(testers, pp):
 
 def proto_handshake_exchange(id, proto):
     return [
-        Exchange(expects=[Expect(code=0, msg=protoHandshake(42, "420"), peer=id)]),
+        Exchange(expects=[Expect(code=0, msg=ProtoHandshake(42, "420"), peer=id)]),
         Exchange(triggers=[Trigger(code=0, msg=proto, peer=id)]),
     ]
 
@@ -112,23 +112,23 @@ def run_proto_handshake(testers, proto, *errs):
 
 
 def test_proto_handshake_version_mismatch(testers):
-    run_proto_handshake(testers, protoHandshake(41, "420"),
+    run_proto_handshake(testers, ProtoHandshake(41, "420"),
                         errorf(ErrHandshake, str(errorf(ErrHandler, "(msg code 0): 41 (!= 42)"))))
 
 
 def test_proto_handshake_network_id_mismatch(testers):
-    run_proto_handshake(testers, protoHandshake(42, "421"),
+    run_proto_handshake(testers, ProtoHandshake(42, "421"),
                         errorf(ErrHandshake, str(errorf(ErrHandler, "(msg code 0): 421 (!= 420)"))))
 
 
 def test_proto_handshake_success(testers):
-    run_proto_handshake(testers, protoHandshake(42, "420"))
+    run_proto_handshake(testers, ProtoHandshake(42, "420"))
 
 
 def module_handshake_exchange(id, resp):
     return [
-        Exchange(expects=[Expect(code=1, msg=hs0(42), peer=id)]),
-        Exchange(triggers=[Trigger(code=1, msg=hs0(resp), peer=id)]),
+        Exchange(expects=[Expect(code=1, msg=Hs0(42), peer=id)]),
+        Exchange(triggers=[Trigger(code=1, msg=Hs0(resp), peer=id)]),
     ]
 
 
@@ -136,7 +136,7 @@ def run_module_handshake(testers, resp, *errs):
     pp = peerpool.new_test_peer_pool()
     s = protocol_tester(testers, pp)
     id = s.ids[0]
-    s.test_exchanges(*proto_handshake_exchange(id, protoHandshake(42, "420")))
+    s.test_exchanges(*proto_handshake_exchange(id, ProtoHandshake(42, "420")))
     s.test_exchanges(*module_handshake_exchange(id, resp))
     s.test_disconnected(*[Disconnect(peer=s.ids[i], error=err) for i, err in enumerate(errs)])
 
@@ -153,20 +153,20 @@ def test_multi_peer_setup(a, b):
     # geth's testMultiPeerSetup: a helper building exchanges, not a test; its twin keeps the name.
     return [
         Exchange(label="primary handshake", expects=[
-            Expect(code=0, msg=protoHandshake(42, "420"), peer=a),
-            Expect(code=0, msg=protoHandshake(42, "420"), peer=b),
+            Expect(code=0, msg=ProtoHandshake(42, "420"), peer=a),
+            Expect(code=0, msg=ProtoHandshake(42, "420"), peer=b),
         ]),
         Exchange(label="module handshake", triggers=[
-            Trigger(code=0, msg=protoHandshake(42, "420"), peer=a),
-            Trigger(code=0, msg=protoHandshake(42, "420"), peer=b),
+            Trigger(code=0, msg=ProtoHandshake(42, "420"), peer=a),
+            Trigger(code=0, msg=ProtoHandshake(42, "420"), peer=b),
         ], expects=[
-            Expect(code=1, msg=hs0(42), peer=a),
-            Expect(code=1, msg=hs0(42), peer=b),
+            Expect(code=1, msg=Hs0(42), peer=a),
+            Expect(code=1, msg=Hs0(42), peer=b),
         ]),
         Exchange(label="alternative module handshake", triggers=[
-            Trigger(code=1, msg=hs0(41), peer=a), Trigger(code=1, msg=hs0(41), peer=b)]),
-        Exchange(label="repeated module handshake", triggers=[Trigger(code=1, msg=hs0(1), peer=a)]),
-        Exchange(label="receiving repeated module handshake", expects=[Expect(code=1, msg=hs0(43), peer=a)]),
+            Trigger(code=1, msg=Hs0(41), peer=a), Trigger(code=1, msg=Hs0(41), peer=b)]),
+        Exchange(label="repeated module handshake", triggers=[Trigger(code=1, msg=Hs0(1), peer=a)]),
+        Exchange(label="receiving repeated module handshake", expects=[Expect(code=1, msg=Hs0(43), peer=a)]),
     ]
 
 
@@ -187,9 +187,9 @@ def run_multiple_peers(testers, peer, *errs):
     assert added.is_set(), "timeout"
     assert pp.has(s.ids[1]), "missing peer test-1: %s (%s)" % (pp, s.ids)
     # peer 0 asks to kill the peer with index <peer>
-    s.test_exchanges(Exchange(triggers=[Trigger(code=2, msg=kill(bytes(s.ids[peer])), peer=s.ids[0])]))
+    s.test_exchanges(Exchange(triggers=[Trigger(code=2, msg=Kill(bytes(s.ids[peer])), peer=s.ids[0])]))
     # the peer not killed sends a drop request
-    s.test_exchanges(Exchange(triggers=[Trigger(code=3, msg=drop(), peer=s.ids[(peer + 1) % 2])]))
+    s.test_exchanges(Exchange(triggers=[Trigger(code=3, msg=Drop(), peer=s.ids[(peer + 1) % 2])]))
     s.test_disconnected(*[Disconnect(peer=s.ids[i], error=err) for i, err in enumerate(errs)])
     assert not pp.has(s.ids[peer]), "peer test-%d not dropped: %s (%s)" % (peer, pp, s.ids)
 
@@ -236,15 +236,15 @@ class _FakeP2PPeer:
         self.disconnected.append(reason)
 
 
-_SPEC = Spec(name="test", version=42, max_msg_size=64, messages=[protoHandshake, hs0, kill, drop])
+_SPEC = Spec(name="test", version=42, max_msg_size=64, messages=[ProtoHandshake, Hs0, Kill, Drop])
 
 
 def test_spec_codes():
     assert _SPEC.length() == 4
-    assert _SPEC.get_code(hs0(1)) == (1, True)
-    assert _SPEC.get_code(drop) == (3, True)
+    assert _SPEC.get_code(Hs0(1)) == (1, True)
+    assert _SPEC.get_code(Drop) == (3, True)
     assert _SPEC.get_code(object()) == (0, False)
-    assert _SPEC.new_msg(2) == (kill, True)
+    assert _SPEC.new_msg(2) == (Kill, True)
     assert _SPEC.new_msg(4) == (None, False)
 
 
@@ -270,16 +270,16 @@ def _in_thread(fn):
 
 def test_send_and_handle_typed():
     p1, p2, pipe = _pair()
-    t, _ = _in_thread(lambda: p1.send(hs0(7)))
+    t, _ = _in_thread(lambda: p1.send(Hs0(7)))
     got = []
     p2.handle_incoming(got.append)
     t.join(5)
-    assert got == [hs0(7)]
-    class other(rlp.Serializable):  # noqa: N801 - encodable, but not in the spec
+    assert got == [Hs0(7)]
+    class Other(rlp.Serializable):  # encodable, but not in the spec
         fields = [("C", big_endian_int)]
 
     with pytest.raises(Error) as e:
-        p1.send(other(1))
+        p1.send(Other(1))
     assert e.value.code == ErrInvalidMsgType
     pipe.close()
 
@@ -304,10 +304,10 @@ def test_handle_incoming_errors():
 
 def test_handshake_over_pipe():
     p1, p2, pipe = _pair()
-    t, out = _in_thread(lambda: p2.handshake(hs0(2), None, timeout=5))
-    assert p1.handshake(hs0(1), None, timeout=5) == hs0(2)
+    t, out = _in_thread(lambda: p2.handshake(Hs0(2), None, timeout=5))
+    assert p1.handshake(Hs0(1), None, timeout=5) == Hs0(2)
     t.join(5)
-    assert out == [hs0(1)]
+    assert out == [Hs0(1)]
     pipe.close()
 
 
@@ -317,11 +317,11 @@ def test_handshake_timeout_and_unknown_type():
         p1.handshake(object())
     # p2 is inbound: it waits to receive first, and nobody sends
     with pytest.raises(Error) as e:
-        p2.handshake(hs0(1), None, timeout=0.2)
+        p2.handshake(Hs0(1), None, timeout=0.2)
     assert e.value.code == ErrHandshake and "deadline" in str(e.value)
     pipe.close()  # ends the handshake's exchange thread
     with pytest.raises(ErrPipeClosed):
-        p1.send(hs0(1))
+        p1.send(Hs0(1))
 
 
 def test_drop_disconnects_with_subprotocol_error():
