@@ -14,6 +14,7 @@ import random
 import re
 
 from p2p import crypto
+from p2p.netutil.net import to_ip
 
 # The address types a node's ``ip`` holds (IPv4-mapped addresses become IPv4).
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -22,7 +23,7 @@ __all__ = [
     "NodeIDBits", "NodeID", "Node", "new_node", "parse_node", "must_parse_node",
     "bytes_id", "must_bytes_id", "hex_id", "must_hex_id",
     "pubkey_id", "recover_node_id", "distcmp", "logdist", "hash_at_distance",
-    "parse_ip", "split_host_port",
+    "split_host_port",
 ]
 
 NodeIDBits = 512
@@ -54,29 +55,11 @@ def _to_ip(ip):
             return _to_ip(_IPv6(bytes(ip)))
         raise ValueError("invalid IP length %d" % len(ip))
     if isinstance(ip, str):
-        parsed = parse_ip(ip)
+        parsed = to_ip(ip)
         if parsed is None:
             raise ValueError("invalid IP address %r" % ip)
         return parsed
     raise TypeError("unsupported IP type %r" % type(ip).__name__)
-
-
-def parse_ip(s: str):
-    """Like Go's ``net.ParseIP`` followed by ``To4``: an address or None.
-
-    Zones (``fe80::1%eth0``) are rejected, as Go rejects them.
-    """
-    if not s or "%" in s:
-        return None
-    try:
-        ip = ipaddress.ip_address(s)
-    except ValueError:
-        return None
-    if isinstance(ip, _IPv6):
-        m = ip.ipv4_mapped
-        if m is not None:
-            return m
-    return ip
 
 
 def new_node(id: bytes, ip, udp_port: int, tcp_port: int) -> "Node":
@@ -290,7 +273,7 @@ def parse_enode_url(rawurl: str, parse_id) -> tuple:
         h, port = split_host_port(host)
     except ValueError as e:
         raise ValueError("invalid host: %s" % e) from None
-    ip = parse_ip(h)
+    ip = to_ip(h)
     if ip is None:
         raise ValueError("invalid IP address")
     try:

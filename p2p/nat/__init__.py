@@ -17,7 +17,6 @@ from p2p.nat.nat import (  # noqa: F401
     interface_addrs,
     map,
     parse,
-    parse_ip,
     start_autodisc,
 )
 from p2p.nat.natpmp import potential_gateways  # noqa: F401
@@ -26,5 +25,5 @@ from p2p.nat.natpmp import potential_gateways  # noqa: F401
 # `from p2p.nat import *` never shadows the builtin.
 __all__ = [
     "MAP_TIMEOUT", "MAP_UPDATE_INTERVAL", "PMP", "Any", "ExtIP",
-    "Interface", "NATError", "UPnP", "AutoDisc", "interface_addrs", "parse", "potential_gateways", "parse_ip", "start_autodisc",
+    "Interface", "NATError", "UPnP", "AutoDisc", "interface_addrs", "parse", "potential_gateways", "start_autodisc",
 ]

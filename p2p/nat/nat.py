@@ -21,10 +21,11 @@ import queue
 import threading
 
 from p2p.log import get_logger
+from p2p.netutil.net import to_ip
 
 __all__ = [
     "Interface", "NATError", "parse", "MAP_TIMEOUT", "MAP_UPDATE_INTERVAL",
-    "ExtIP", "Any", "UPnP", "PMP", "AutoDisc", "start_autodisc", "parse_ip", "interface_addrs", "parse_addr_listing",
+    "ExtIP", "Any", "UPnP", "PMP", "AutoDisc", "start_autodisc", "interface_addrs", "parse_addr_listing",
 ]
 # `map` is exported by the package (p2p.nat.map) but kept out of __all__ so
 # that a star import never shadows the builtin.
@@ -60,25 +61,6 @@ class Interface:
         raise NotImplementedError
 
 
-def parse_ip(s):
-    """Go's ``net.ParseIP``: an ipaddress object, or None if ``s`` is not an IP.
-
-    IPv4-mapped IPv6 addresses come back as IPv4.
-    """
-    if isinstance(s, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
-        ip = s
-    else:
-        if not s or "%" in s:
-            return None
-        try:
-            ip = ipaddress.ip_address(s)
-        except ValueError:
-            return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    return ip
-
-
 def parse(spec: str, *, ssdp_addr=None, pmp_gateways=None, pmp_port=None, timeout=None):
     """Parse a NAT mechanism description (the ``--nat`` flag).
 
@@ -99,7 +81,7 @@ def parse(spec: str, *, ssdp_addr=None, pmp_gateways=None, pmp_port=None, timeou
     mech = parts[0].lower()
     ip = None
     if len(parts) > 1:
-        ip = parse_ip(parts[1])
+        ip = to_ip(parts[1])
         if ip is None:
             raise ValueError("invalid IP address")
     if mech in ("", "none", "off"):
@@ -166,7 +148,7 @@ class ExtIP(Interface):
     def __init__(self, ip):
         if ip is None:
             raise ValueError("IP must not be None")
-        parsed = parse_ip(ip)
+        parsed = to_ip(ip)
         if parsed is None:
             raise ValueError("invalid IP address %r" % (ip,))
         self.ip = parsed
@@ -247,7 +229,7 @@ def PMP(gateway=None, port=None, gateways=None, timeout=None):  # noqa: N802 - g
     from p2p.nat import natpmp
 
     if gateway is not None:
-        gw = parse_ip(gateway)
+        gw = to_ip(gateway)
         if gw is None:
             raise ValueError("invalid IP address")
         kw = _discover_kwargs(port=port, timeout=timeout)

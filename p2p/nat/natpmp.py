@@ -18,7 +18,8 @@ import threading
 import time
 
 from p2p.log import get_logger
-from p2p.nat.nat import Interface, NATError, interface_addrs, parse_ip
+from p2p.nat.nat import Interface, NATError, interface_addrs
+from p2p.netutil.net import to_ip
 
 __all__ = [
     "NATPMP_PORT", "PMPError", "Client", "ExternalAddressResponse", "PortMappingResponse",
@@ -91,7 +92,7 @@ class Client:
     """
 
     def __init__(self, gateway, port=NATPMP_PORT, timeout=None, initial_timeout=INITIAL_TIMEOUT, tries=TRIES):
-        gw = parse_ip(gateway)
+        gw = to_ip(gateway)
         if gw is None:
             raise ValueError("invalid gateway IP address %r" % (gateway,))
         self.gateway = gw
@@ -214,7 +215,7 @@ def discover_pmp(gateways=None, port=NATPMP_PORT, timeout=DISCOVER_TIMEOUT, **cl
     ``gateways`` defaults to :func:`potential_gateways`. ``client_kw``
     (``timeout``, ``initial_timeout``, ``tries``) configure the kept client.
     """
-    gws = potential_gateways() if gateways is None else [parse_ip(g) for g in gateways]
+    gws = potential_gateways() if gateways is None else [to_ip(g) for g in gateways]
     gws = [g for g in gws if g is not None]
     if not gws:
         return None

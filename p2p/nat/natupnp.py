@@ -29,7 +29,8 @@ import xml.etree.ElementTree as ET
 from xml.sax.saxutils import escape as _xml_escape
 
 from p2p.log import get_logger
-from p2p.nat.nat import Interface, NATError, interface_addrs, parse_ip
+from p2p.nat.nat import Interface, NATError, interface_addrs
+from p2p.netutil.net import to_ip
 
 __all__ = [
     "SOAP_REQUEST_TIMEOUT", "SSDP_ADDR", "SEARCH_TIMEOUT", "SOAPError", "UPnP", "discover_upnp",
@@ -89,7 +90,7 @@ class UPnP(Interface):
 
     def external_ip(self):
         ip_string = self.client.get_external_ip_address()
-        ip = parse_ip(ip_string.strip())
+        ip = to_ip(ip_string.strip())
         if ip is None:
             raise NATError("bad IP in response: %r" % (ip_string,))
         return ip
@@ -110,10 +111,10 @@ class UPnP(Interface):
         """Our address on the gateway's network: the local interface address
         whose network contains the gateway's address."""
         host = self.dev.url_base.hostname
-        dev_ip = parse_ip(host or "")
+        dev_ip = to_ip(host or "")
         if dev_ip is None:
             try:
-                dev_ip = parse_ip(socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_DGRAM)[0][4][0])
+                dev_ip = to_ip(socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_DGRAM)[0][4][0])
             except (OSError, IndexError, TypeError) as err:
                 raise NATError("can't resolve gateway host %r: %s" % (host, err))
         for iface in interface_addrs():
@@ -289,7 +290,7 @@ def ssdp_raw_search(target, ssdp_addr=SSDP_ADDR, search_timeout=SEARCH_TIMEOUT, 
     of each distinct matching answer until ``search_timeout`` seconds pass
     or ``cancel`` (a socket) becomes readable."""
     addr = (str(ssdp_addr[0]), int(ssdp_addr[1]))
-    ip = parse_ip(addr[0])
+    ip = to_ip(addr[0])
     family = socket.AF_INET6 if ip is not None and ip.version == 6 else socket.AF_INET
     msg = _msearch(target, addr, search_timeout)
     seen = set()

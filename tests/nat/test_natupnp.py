@@ -6,6 +6,7 @@ the device description and SOAP actions.
 """
 
 import http.server
+import ipaddress
 import logging
 import queue
 import select
@@ -307,8 +308,8 @@ def test_upnp_mapping_actions():
     with full_igd() as dev:
         m = discover_upnp(ssdp_addr=dev.ssdp_addr, search_timeout=SEARCH)
         assert m is not None
-        assert m.external_ip() == nat.parse_ip("203.0.113.7")
-        assert m.internal_address() == nat.parse_ip("127.0.0.1")
+        assert m.external_ip() == ipaddress.ip_address("203.0.113.7")
+        assert m.internal_address() == ipaddress.ip_address("127.0.0.1")
 
         m.add_mapping("tcp", 30303, 30304, "ethereum p2p", 20 * 60)
         # geth deletes any old mapping first, then adds.
@@ -334,7 +335,7 @@ def test_upnp_service_kinds(version, conn_service, conn_name, want):
     with full_igd(version=version, conn_service=conn_service, conn_name=conn_name) as dev:
         m = discover_upnp(ssdp_addr=dev.ssdp_addr, search_timeout=SEARCH)
         assert m is not None and m.service == want
-        assert m.external_ip() == nat.parse_ip("203.0.113.7")
+        assert m.external_ip() == ipaddress.ip_address("203.0.113.7")
 
 
 def test_upnp_nat_disabled_is_not_discovered():
@@ -438,7 +439,7 @@ def test_upnp_via_parse():
     with full_igd() as dev:
         m = nat.parse("upnp", ssdp_addr=dev.ssdp_addr, timeout=SEARCH)
         assert str(m) == "UPnP"  # nothing discovered before the first use
-        assert m.external_ip() == nat.parse_ip("203.0.113.7")
+        assert m.external_ip() == ipaddress.ip_address("203.0.113.7")
         assert str(m) == "UPNP IGDv1-IP1"
 
 
