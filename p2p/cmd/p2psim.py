@@ -37,10 +37,6 @@ from p2p.simulations.http import Client, ClientError, Snapshot, SubscribeOpts
 client: Client = None  # type: ignore[assignment]  # set by main, as geth's app.Before does
 
 
-class _UsageError(Exception):
-    """Wrong arguments: the command's help is shown (geth's cli.ShowCommandHelp)."""
-
-
 def main(argv=None, out=None) -> int:
     out = out or sys.stdout
     app = argparse.ArgumentParser(prog="p2psim", description="devp2p simulation command-line client")

@@ -194,6 +194,9 @@ class Table:
             return
         self._post(("closeReq", None))  # refused once the loop is ending: it closes anyway
         self.closed.wait()
+        t = self._loop_thread
+        if t is not None and t is not threading.current_thread():
+            t.join()  # closed is set just before the loop returns
 
     def set_fallback_nodes(self, nodes: list) -> None:
         """Set the bootstrap nodes, used when the table and database are empty."""

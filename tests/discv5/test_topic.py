@@ -64,11 +64,6 @@ def _node(i: int) -> Node:
     return Node(id=NodeID(i.to_bytes(64, "big")))
 
 
-def _register(tab, clock, node, topics, idx=0):
-    """Take a ticket, wait until it is valid, use it; True if registered."""
-    return _flood(tab, clock, [(node, topics)], idx)[0]
-
-
 def _flood(tab, clock, regs, idx=0, step=mclock.Millisecond // 2):
     """Tickets for all of ``regs`` (node, topics) at once, then all used when valid: the results."""
     tickets = [(node, topics, tab.get_ticket(node, topics)) for node, topics in regs]

@@ -42,7 +42,6 @@ ACK_VECTORS = [bytes.fromhex(t["input"]) for t in VECTORS["ack"]]
 DOCUMENTED = (RLPxError, EOFError)
 
 # The stream never blocks: reads past the end return b"" (EOF), so no example can hang.
-MAX_INPUT = 70000
 
 
 class Conn:
