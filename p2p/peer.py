@@ -522,7 +522,7 @@ class ProtoRW(MsgReadWriter):
         self._in = Handoff()  # receives read messages (geth's unbuffered in channel)
         self._closed: Optional[_ClosedSignal] = None  # set when the peer starts the protocol
         self._wstart: Optional[_WriteStart] = None
-        self._werr = None  # the peer's mailbox; gets ("writeErr", err)
+        self._werr: Optional[queue.Queue] = None  # the peer's mailbox; gets ("writeErr", err)
 
     # geth's protoRW embeds Protocol
     @property

@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, List, Optional
 
 from p2p import dial as _dial
 from p2p import peer_error
@@ -42,6 +42,9 @@ from p2p.peer import (
 )
 from p2p.peer_error import is_conn_error
 from p2p.protocol import Protocol
+
+if TYPE_CHECKING:  # for the annotation only: _start imports discovery when it runs it
+    from p2p.discover.table import Table
 
 defaultDialTimeout = 15.0
 
@@ -376,7 +379,7 @@ class Server:
         self.lock = threading.Lock()  # guards running (and start/stop)
         self.running = False
 
-        self.ntab = None
+        self.ntab: Optional[Table] = None
         self.discv5 = None  # the discv5 Network when discovery_v5 is set (geth's DiscV5)
         self.listener = None
         self.our_handshake = None

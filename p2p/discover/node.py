@@ -9,6 +9,7 @@ Kademlia key space used for all distance computations.
 from __future__ import annotations
 
 import binascii
+import builtins
 import ipaddress
 import random
 import re
@@ -308,7 +309,8 @@ class NodeID(bytes):
             raise ValueError("wrong length, want %d bytes" % _ID_LEN)
         return super().__new__(cls, b)
 
-    def bytes(self) -> bytes:
+    # Annotations in this class say builtins.bytes: here the name bytes is this method.
+    def bytes(self) -> builtins.bytes:
         return bytes(self)
 
     def string(self) -> str:
@@ -326,7 +328,7 @@ class NodeID(bytes):
         """Short hex prefix for log lines."""
         return self[:8].hex()
 
-    def marshal_text(self) -> bytes:
+    def marshal_text(self) -> builtins.bytes:
         return self.hex().encode()
 
     @classmethod

@@ -99,9 +99,9 @@ class Node:
         self._startstop = threading.Lock()  # one start or stop at a time
         self.service_funcs: List[Callable] = []
         self.services: dict = {}
-        self._server = None
-        self._rpc = None
-        self._ws = None
+        self._server: Optional[p2p_server.Server] = None
+        self._rpc: Optional[rpc.Server] = None
+        self._ws: Optional[rpc.WebsocketServer] = None
         self._stop = threading.Event()
         self._stop.set()
 

@@ -29,7 +29,7 @@ import signal
 import subprocess
 import sys
 import threading
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 from p2p import server as p2p_server
 from p2p.discover.node import NodeID
@@ -273,6 +273,8 @@ class ExecNodeConfig:
         self.node = node
         self.snapshots = snapshots
         self.peer_addrs = peer_addrs
+        # the modules read by from_json (to_json derives them from node.services instead)
+        self.service_modules: List[str] = []
 
     def to_json(self) -> dict:
         d = {"stack": self.stack, "node": self.node.marshal_json()}
