@@ -20,8 +20,7 @@ import io
 import threading
 from typing import Optional
 
-import rlp
-
+from p2p import rlpcodec
 from p2p.peer_error import errInvalidMsg, new_peer_error
 
 
@@ -48,13 +47,16 @@ class Msg:
     def decode(self, sedes=None):
         """Decode the RLP payload; ``sedes=None`` gives raw nested lists of bytes.
 
-        Raises PeerError(errInvalidMsg) on malformed content.
+        ``sedes`` is anything with a ``deserialize(item)`` method: a pyrlp sedes or
+        ``rlp.Serializable`` class, or :class:`p2p.peer.ProtoHandshake`. Raises
+        PeerError(errInvalidMsg) on malformed content.
         """
         try:
             data = self.payload.read(self.size)
             if len(data) < self.size:
                 raise EOFError("unexpected EOF")
-            return rlp.decode(data, sedes=sedes, strict=False)
+            item = rlpcodec.decode(data, strict=False)
+            return item if sedes is None else sedes.deserialize(item)
         except Exception as e:  # any decoding failure is the peer's fault
             raise new_peer_error(errInvalidMsg, "(code %x) (size %d) %s", self.code, self.size, e) from e
 
@@ -91,7 +93,7 @@ class MsgReadWriter(MsgReader, MsgWriter):
 
 def send(w: MsgWriter, msgcode: int, data) -> None:
     """RLP-encode ``data`` (normally a list) and write it as message ``msgcode``."""
-    payload = rlp.encode(data)
+    payload = rlpcodec.encode(data)
     w.write_msg(Msg(msgcode, len(payload), io.BytesIO(payload)))
 
 
@@ -271,7 +273,7 @@ def expect_msg(r: MsgReader, code: int, content) -> None:
     if content is None:
         msg.discard()
         return
-    content_enc = rlp.encode(content)
+    content_enc = rlpcodec.encode(content)
     if msg.size != len(content_enc):
         raise ValueError("message size mismatch: got %d, want %d" % (msg.size, len(content_enc)))
     actual = msg.payload.read()

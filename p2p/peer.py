@@ -25,8 +25,7 @@ import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
-import rlp
-
+from p2p import rlpcodec
 from p2p.dial import inboundConn, staticDialedConn, trustedConn, ConnFlag
 from p2p.discover.node import NodeID
 from p2p.log import get_logger
@@ -82,6 +81,13 @@ def _rlp_uint(b) -> int:
     return int.from_bytes(b, "big")
 
 
+def _uint_bytes(v: int) -> bytes:
+    # An unsigned integer as the bytes RLP writes for it (b"" for 0), for serialize.
+    if v < 0:
+        raise ValueError("rlp: cannot encode negative integer %d" % v)
+    return v.to_bytes((v.bit_length() + 7) // 8, "big")
+
+
 class ProtoHandshake:
     """The devp2p Hello message: ``[version, name, caps, listen_port, id, ...]``.
 
@@ -108,11 +114,11 @@ class ProtoHandshake:
     def serialize(hs: "ProtoHandshake") -> list:
         name = hs.name.encode() if isinstance(hs.name, str) else bytes(hs.name)
         items = [
-            rlp.sedes.big_endian_int.serialize(hs.version),
+            _uint_bytes(hs.version),
             name,
             [[c[0].encode() if isinstance(c[0], str) else bytes(c[0]),
-              rlp.sedes.big_endian_int.serialize(c[1])] for c in hs.caps],
-            rlp.sedes.big_endian_int.serialize(hs.listen_port),
+              _uint_bytes(c[1])] for c in hs.caps],
+            _uint_bytes(hs.listen_port),
             bytes(hs.id),
         ]
         items.extend(hs.rest)
@@ -141,11 +147,11 @@ class ProtoHandshake:
         )
 
     def encode(self) -> bytes:
-        return rlp.encode(self)
+        return rlpcodec.encode_raw(ProtoHandshake.serialize(self))
 
     @classmethod
     def decode(cls, data: bytes) -> "ProtoHandshake":
-        return rlp.decode(data, sedes=cls, strict=False)
+        return cls.deserialize(rlpcodec.decode(data, strict=False))
 
     def __eq__(self, other):
         if not isinstance(other, ProtoHandshake):

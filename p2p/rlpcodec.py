@@ -1,10 +1,12 @@
-"""The one fast RLP codec of the hot paths (discv4 packets, RLPx handshake and frames).
+"""The one RLP codec of the p2p stack (discv4 and v5 packets, RLPx, ENR, messages, the node database).
 
 geth decodes these messages with its reflection-based ``rlp`` package; pyrlp,
 the Python equivalent, builds generic nested lists first and costs several
-times more than the typed parse below. So the discv4 and RLPx modules call
-this small codec instead, and keep pyrlp for everything else (devp2p message
-payloads, the node database).
+times more than the typed parse below, and importing it (with eth_utils and
+pydantic) costs a process about 24 MiB. So the stack reads and writes RLP with
+this small codec, and pyrlp is only imported for values that need its sedes:
+``rlp.Serializable`` messages (``p2p.protocols``) and the sedes a caller passes
+to ``Msg.decode``.
 
 The codec is strict in exactly the ways pyrlp's strict mode is, which are the
 ways geth's decoder is: a single byte below 0x80 must not be wrapped in a
@@ -29,8 +31,8 @@ from __future__ import annotations
 
 __all__ = [
     "DecodeError", "BYTE", "STRING", "LIST",
-    "encode_length", "encode_bytes", "encode_uint", "encode_list", "encode_raw",
-    "head", "split", "string", "uint", "fields", "raw", "decode",
+    "encode_length", "encode_bytes", "encode_uint", "encode_list", "encode_raw", "encode",
+    "head", "one", "split", "string", "uint", "fields", "raw", "decode",
     "endpoint", "ping_fast", "uint_prefix",
 ]
 
@@ -108,6 +110,22 @@ def encode_raw(obj) -> bytes:
     raise TypeError("rlp: cannot encode %s" % type(obj).__name__)
 
 
+def encode(obj) -> bytes:
+    """The encoding of any value: plain ones by :func:`encode_raw`, others by pyrlp.
+
+    Values that are not byte strings, unsigned integers and lists of them (an
+    ``rlp.Serializable``, say) go to ``rlp.encode``. pyrlp is imported on that
+    first use only: with its eth_utils and pydantic it adds about 24 MiB and
+    70 ms to a process, which the p2p stack itself never needs.
+    """
+    try:
+        return encode_raw(obj)
+    except TypeError:
+        import rlp
+
+        return rlp.encode(obj)
+
+
 # ---------------------------------------------------------------------------
 # Decoding
 
@@ -177,6 +195,14 @@ def split(buf: Buffer, s: int, e: int) -> list:
     return out
 
 
+def one(buf: Buffer) -> Item:
+    """The item that is the whole of ``buf`` (one value and nothing after it, as pyrlp's strict decode)."""
+    it = head(buf, 0, len(buf))
+    if it[3] != len(buf):
+        raise DecodeError("rlp: input contains more than one value")
+    return it
+
+
 def string(it: Item, buf: Buffer) -> bytes:
     """The value of a string item."""
     if it[0] == LIST:
@@ -229,9 +255,7 @@ def decode(data: Buffer, strict: bool = True) -> Union[bytes, list]:
     so deep nesting cannot exhaust Python's recursion limit.
     """
     buf = bytes(data)
-    top = head(buf, 0, len(buf))
-    if strict and top[3] != len(buf):
-        raise DecodeError("rlp: input contains more than one value")
+    top = one(buf) if strict else head(buf, 0, len(buf))
     if top[0] != LIST:
         return buf[top[2]:top[3]]
     result: list = []

@@ -94,3 +94,55 @@ def test_encoders():
         rlpcodec.encode_uint(-1)
     with pytest.raises(TypeError):
         rlpcodec.encode_raw("text")
+
+
+def test_one_is_the_whole_input():
+    assert rlpcodec.one(b"\x83cat") == (rlpcodec.STRING, 0, 1, 4)
+    assert rlpcodec.one(b"\x05") == (rlpcodec.BYTE, 0, 0, 1)
+    with pytest.raises(DecodeError, match="more than one value"):
+        rlpcodec.one(b"\x83cat\x80")
+    with pytest.raises(DecodeError, match="unexpected EOF"):
+        rlpcodec.one(b"")
+
+
+def test_encode_plain_values_and_pyrlp_serializables():
+    import rlp
+    from rlp.sedes import big_endian_int, binary
+
+    class Hello(rlp.Serializable):
+        fields = [("n", big_endian_int), ("name", binary)]
+
+    assert rlpcodec.encode([b"cat", [7]]) == rlp.encode([b"cat", [7]])
+    # A Serializable (alone or inside a plain list) goes to pyrlp.
+    assert rlpcodec.encode(Hello(5, b"x")) == rlp.encode(Hello(5, b"x"))
+    assert rlpcodec.encode([b"a", Hello(5, b"x")]) == rlp.encode([b"a", Hello(5, b"x")])
+    with pytest.raises(ValueError):
+        rlpcodec.encode(-1)
+    # What the codec leaves to pyrlp comes out as pyrlp writes it (str as UTF-8, bool as 0/1).
+    assert rlpcodec.encode(["text", True]) == rlp.encode(["text", True]) == b"\xc6\x84text\x01"
+
+
+def test_the_stack_runs_without_importing_pyrlp():
+    """pyrlp (with eth_utils and pydantic) costs a process about 24 MiB; nothing but a sedes needs it.
+
+    A fresh interpreter imports every part of the stack and a node's commands,
+    brings up a server with discovery v4 and v5, and checks ``rlp`` was never imported.
+    """
+    import subprocess
+    import sys
+    code = (
+        "import sys\n"
+        "import p2p.server, p2p.discover, p2p.discv5, p2p.enr, p2p.nat, p2p.cmd.p2pnode, p2p.cmd.bootnode\n"
+        "import p2p.simulations.adapters.exec, p2p.simulations.examples.ping_pong, p2p.node.node\n"
+        "from p2p import crypto, message\n"
+        "from p2p.server import Config, Server\n"
+        "srv = Server(Config(private_key=crypto.generate_key(), max_peers=1, listen_addr='127.0.0.1:0',\n"
+        "                    discovery_v5=True, no_dial=True))\n"
+        "assert srv.start() is None\n"
+        "srv.stop()\n"
+        "assert message.Msg.from_bytes(0, b'\\xc2\\x01\\x02').decode() == [b'\\x01', b'\\x02']\n"
+        "print('rlp' in sys.modules, 'pydantic' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "False"], out.stdout

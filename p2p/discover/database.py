@@ -31,8 +31,8 @@ import time
 import ipaddress
 
 import plyvel
-import rlp
 
+from p2p import rlpcodec
 from p2p.discover.node import Node, NodeID, _to_ip
 from p2p.log import get_logger
 
@@ -110,7 +110,7 @@ def varint(buf: bytes):
 def encode_node(node: Node) -> bytes:
     """RLP of a node as geth stores it: ``[ip (4/16 bytes or empty), udp, tcp, id]``."""
     ip = node.ip.packed if node.ip is not None else b""
-    return rlp.encode([ip, node.udp, node.tcp, bytes(node.id)])
+    return rlpcodec.encode_raw([ip, node.udp, node.tcp, bytes(node.id)])
 
 
 def _decode_uint16(b: bytes) -> int:
@@ -120,8 +120,8 @@ def _decode_uint16(b: bytes) -> int:
 
 
 def decode_node(blob: bytes) -> Node:
-    """Inverse of encode_node; raises ValueError (or rlp's DecodingError) on bad input."""
-    items = rlp.decode(blob)
+    """Inverse of encode_node; raises ValueError (rlpcodec.DecodeError for bad RLP) on bad input."""
+    items = rlpcodec.decode(blob)
     if not isinstance(items, list) or len(items) < 4:
         raise ValueError("node record must be a list of 4 items")
     ip, udp, tcp, id = items[:4]

@@ -33,8 +33,6 @@ import socket
 import threading
 import time
 
-import rlp
-
 from p2p import crypto, enr, metrics, rlpcodec
 from p2p.discover.database import nodeDBNodeExpiration
 from p2p.discover.node import NodeID, new_node, pubkey_id, _to_ip
@@ -997,7 +995,7 @@ def _decode_fields(ptype, buf, start):
         rec = enr.Record()
         try:
             rec.decode_rlp(rlpcodec.raw(f[1], buf))
-        except (ValueError, rlp.DecodingError) as e:
+        except ValueError as e:
             raise rlpcodec.DecodeError("invalid record: %s" % e) from None
         p.record = rec
     n = p._nfields

@@ -31,9 +31,7 @@ import threading
 import time
 from typing import Any
 
-import rlp
-
-from p2p import crypto
+from p2p import crypto, rlpcodec
 from p2p.discv5 import mclock
 from p2p.log import TRACE, get_logger
 from p2p.discv5.nodeevent_string import (
@@ -1191,4 +1189,4 @@ def rlp_hash(x) -> bytes:
     """keccak256 of the RLP encoding of ``x`` (a list of topics: RLP strings)."""
     if isinstance(x, (list, tuple)):
         x = [t.encode("utf-8", "surrogateescape") if isinstance(t, str) else bytes(t) for t in x]
-    return crypto.keccak256(rlp.encode(x))
+    return crypto.keccak256(rlpcodec.encode_raw(x))

@@ -16,8 +16,6 @@ from __future__ import annotations
 import base64
 import bisect
 
-import rlp
-
 from p2p import rlpcodec
 from p2p.enr.entries import ID, KeyError, _key, errNotFound
 
@@ -86,7 +84,7 @@ class Record:
         if i < len(self.pairs) and self.pairs[i][0] == k:
             try:
                 return e.decode_rlp(self.pairs[i][1])
-            except (rlp.DecodingError, rlp.DeserializationError, ValueError) as err:
+            except Exception as err:  # whatever the entry's decoder (or a caller's sedes) raises
                 raise KeyError(k, err) from None
         raise KeyError(k, errNotFound)
 

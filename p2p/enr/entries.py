@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import ipaddress
 
-import rlp
-from rlp.sedes import big_endian_int, binary
-
-from p2p import crypto
+from p2p import crypto, rlpcodec
 
 
 def _key(e) -> bytes:
     # Python-only: keys are bytes on the wire; entry types may name them as str.
     k = e.enr_key()
     return k.encode("latin-1") if isinstance(k, str) else bytes(k)
+
+
+def _string(raw: bytes) -> bytes:
+    # Python-only: the one RLP string that is all of raw (geth's rlp.DecodeBytes into []byte).
+    raw = bytes(raw)
+    return rlpcodec.string(rlpcodec.one(raw), raw)
 
 
 class Entry:
@@ -34,7 +37,11 @@ class Entry:
 
 
 class Generic(Entry):
-    """Any key and value: set with a value pyrlp encodes, load with a pyrlp sedes."""
+    """Any key and value: set with any RLP value, load with a sedes (or None for raw items).
+
+    The sedes is anything with ``deserialize(item)``, a pyrlp sedes for instance;
+    values that are not bytes, ints and lists go to pyrlp (see ``rlpcodec.encode``).
+    """
 
     __slots__ = ("key", "value")
 
@@ -46,11 +53,11 @@ class Generic(Entry):
         return self.key
 
     def encode_rlp(self) -> bytes:
-        return rlp.encode(self.value)
+        return rlpcodec.encode(self.value)
 
     def decode_rlp(self, raw: bytes):
-        sedes = self.value if hasattr(self.value, "deserialize") else None
-        return rlp.decode(raw, sedes=sedes, strict=True)
+        item = rlpcodec.decode(raw, strict=True)
+        return self.value.deserialize(item) if hasattr(self.value, "deserialize") else item
 
 
 def with_entry(k, v) -> Generic:
@@ -62,14 +69,11 @@ class _Port(int, Entry):
     # The four port entries share this body (Go declares each as its own uint16 type).
 
     def encode_rlp(self) -> bytes:
-        return rlp.encode(int(self))
+        return rlpcodec.encode_uint(int(self))
 
     @classmethod
     def decode_rlp(cls, raw: bytes):
-        v = rlp.decode(raw, big_endian_int, strict=True)
-        if v > 0xFFFF:
-            raise ValueError("rlp: input string too long for uint16")
-        return cls(v)
+        return cls(rlpcodec.uint(rlpcodec.one(raw), raw, 2))
 
 
 class TCP(_Port):
@@ -103,11 +107,11 @@ class ID(str, Entry):
     ENR_KEY = "id"
 
     def encode_rlp(self) -> bytes:
-        return rlp.encode(self.encode("latin-1"))
+        return rlpcodec.encode_bytes(self.encode("latin-1"))
 
     @classmethod
     def decode_rlp(cls, raw: bytes):
-        return cls(rlp.decode(raw, binary, strict=True).decode("latin-1"))
+        return cls(_string(raw).decode("latin-1"))
 
 
 IDv4 = ID("v4")  # the default identity scheme
@@ -129,11 +133,11 @@ class IP(bytes, Entry):
         b = bytes(self)
         if len(b) == 16 and b[:12] == b"\x00" * 10 + b"\xff\xff":  # net.IP.To4
             b = b[12:]
-        return rlp.encode(b)
+        return rlpcodec.encode_bytes(b)
 
     @classmethod
     def decode_rlp(cls, raw: bytes):
-        b = rlp.decode(raw, binary, strict=True)
+        b = _string(raw)
         if len(b) != 4 and len(b) != 16:
             raise ValueError("invalid IP address, want 4 or 16 bytes: %s" % b.hex())
         return cls(b)
@@ -150,7 +154,7 @@ class IP6(IP):
 
     @classmethod
     def decode_rlp(cls, raw: bytes):
-        b = rlp.decode(raw, binary, strict=True)
+        b = _string(raw)
         if len(b) != 16:
             raise ValueError("invalid IPv6 address, want 16 bytes: %s" % b.hex())
         return cls(b)
@@ -166,12 +170,11 @@ class Secp256k1(crypto.PublicKey, Entry):
         super().__init__(pub.raw if isinstance(pub, crypto.PublicKey) else pub)
 
     def encode_rlp(self) -> bytes:
-        return rlp.encode(crypto.compress_pubkey(self))
+        return rlpcodec.encode_bytes(crypto.compress_pubkey(self))
 
     @classmethod
     def decode_rlp(cls, raw: bytes):
-        buf = rlp.decode(raw, binary, strict=True)
-        return cls(crypto.decompress_pubkey(buf))
+        return cls(crypto.decompress_pubkey(_string(raw)))
 
 
 class KeyError(ValueError):  # noqa: A001 - Go's name; it is enr.KeyError, not the builtin

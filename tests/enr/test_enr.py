@@ -305,7 +305,7 @@ def test_decode_errors(privkey):
     for bad in (b"", b"\x80", b"\xc0", rlp.encode([b"sig"]), rlp.encode([b"sig", b"\x00\x01"]),
                 rlp.encode([b"sig", b"\x01" * 9]), rlp.encode([[b"sig"], b"\x01"]),
                 good + b"\x00", good[:-1], b"\xc2\x81\x05\x01"):
-        with pytest.raises((rlp.DecodingError, ValueError)):
+        with pytest.raises(ValueError):  # rlpcodec.DecodeError or a record error
             dec(bad)
 
 
@@ -327,5 +327,5 @@ def test_set_on_signed_record_bumps_seq(privkey):
 
 def test_parse_text_errors(crypto_backend):
     for bad in ("", "enr", "enode://abc", "enr:***", "enr:" + EIP778_TEXT[4:-4]):
-        with pytest.raises((ValueError, rlp.DecodingError)):
+        with pytest.raises(ValueError):
             parse_text(bad)
