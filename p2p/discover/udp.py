@@ -35,7 +35,7 @@ import time
 
 from p2p import crypto, enr, metrics, rlpcodec
 from p2p.discover.database import nodeDBNodeExpiration
-from p2p.discover.node import NodeID, new_node, pubkey_id, _to_ip
+from p2p.discover.node import NodeID, new_node, pubkey_id, recover_node_id, _to_ip
 from p2p.discover.table import bucketSize, new_table
 from p2p.log import get_logger
 from p2p.netutil.error import is_temporary_error
@@ -858,11 +858,6 @@ def encode_packet(priv, ptype, req):
     return b"".join((h, sig, body)), h
 
 
-_keccak = crypto.new_keccak256
-_recover = crypto.recover_node_id
-_new_id = bytes.__new__  # NodeID without the length check: recovery gives 64 bytes
-
-
 def decode_packet(buf):
     """Check, recover and parse a datagram: ``(packet, from_id, hash, err)``.
 
@@ -880,10 +875,10 @@ def decode_packet(buf):
         buf = bytes(buf)
     mv = memoryview(buf)
     h = buf[:macSize]
-    if _keccak(mv[macSize:]).digest() != h:
+    if crypto.new_keccak256(mv[macSize:]).digest() != h:
         return None, None, None, errBadHash
     try:
-        from_id = _new_id(NodeID, _recover(_keccak(mv[headSize:]).digest(), buf[macSize:headSize]))
+        from_id = recover_node_id(crypto.new_keccak256(mv[headSize:]).digest(), buf[macSize:headSize])
     except (crypto.CryptoError, ValueError) as e:
         return None, None, h, e
     ptype = buf[headSize]
@@ -906,12 +901,9 @@ def _ip(b):
     return None
 
 
-_new = object.__new__
-
-
 def _endpoint(raw_ip, udp_port, tcp_port):
     # An endpoint as rlpcodec.endpoint reads it; the IP is parsed when first used.
-    ep = _new(RpcEndpoint)
+    ep = object.__new__(RpcEndpoint)
     ep._raw = raw_ip
     ep._ip = None
     ep.udp = udp_port
@@ -935,11 +927,12 @@ def _decode_body(ptype, buf, start):
 
 
 def _decode_fields(ptype, buf, start):
+    # Each packet is made with object.__new__ and given every field here: no __init__ to run.
     end = len(buf)
     if ptype == pingPacket and start < end:
         f = rlpcodec.ping_fast(buf, start, end)
         if f is not None:
-            p = _new(Ping)
+            p = object.__new__(Ping)
             p.version = f[0]
             p.from_ = _endpoint(*f[1])
             p.to = _endpoint(*f[2])
@@ -950,20 +943,20 @@ def _decode_fields(ptype, buf, start):
     top = rlpcodec.head(buf, start, end)
     if ptype == pingPacket:
         f = rlpcodec.fields(top, buf, 4, True)
-        p = _new(Ping)
+        p = object.__new__(Ping)
         p.version = rlpcodec.uint(f[0], buf, 8)
         p.from_ = _endpoint(*rlpcodec.endpoint(f[1], buf))
         p.to = _endpoint(*rlpcodec.endpoint(f[2], buf))
         p.expiration = rlpcodec.uint(f[3], buf, 8)
     elif ptype == pongPacket:
         f = rlpcodec.fields(top, buf, 3, True)
-        p = _new(Pong)
+        p = object.__new__(Pong)
         p.to = _endpoint(*rlpcodec.endpoint(f[0], buf))
         p.reply_tok = rlpcodec.string(f[1], buf)
         p.expiration = rlpcodec.uint(f[2], buf, 8)
     elif ptype == findnodePacket:
         f = rlpcodec.fields(top, buf, 2, True)
-        p = _new(Findnode)
+        p = object.__new__(Findnode)
         p.target = _node_id(f[0], buf)
         p.expiration = rlpcodec.uint(f[1], buf, 8)
     elif ptype == neighborsPacket:
@@ -974,23 +967,23 @@ def _decode_fields(ptype, buf, start):
         nodes = []
         for nit in rlpcodec.split(buf, lst[2], lst[3]):
             nf = rlpcodec.fields(nit, buf, 4, False)
-            n = _new(RpcNode)
+            n = object.__new__(RpcNode)
             n._raw = rlpcodec.string(nf[0], buf)
             n._ip = None
             n.udp = rlpcodec.uint(nf[1], buf, 2)
             n.tcp = rlpcodec.uint(nf[2], buf, 2)
             n.id = _node_id(nf[3], buf)
             nodes.append(n)
-        p = _new(Neighbors)
+        p = object.__new__(Neighbors)
         p.nodes = nodes
         p.expiration = rlpcodec.uint(f[1], buf, 8)
     elif ptype == enrRequestPacket:
         f = rlpcodec.fields(top, buf, 1, True)
-        p = _new(EnrRequest)
+        p = object.__new__(EnrRequest)
         p.expiration = rlpcodec.uint(f[0], buf, 8)
     else:  # enrResponsePacket
         f = rlpcodec.fields(top, buf, 2, True)
-        p = _new(EnrResponse)
+        p = object.__new__(EnrResponse)
         p.reply_tok = rlpcodec.string(f[0], buf)
         rec = enr.Record()
         try:

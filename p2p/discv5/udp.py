@@ -39,6 +39,7 @@ from p2p.discv5.nodeevent_string import (
 from p2p.log import get_logger
 from p2p.netutil.error import is_temporary_error
 from p2p.netutil.net import addr_str, check_relay_ip
+from p2p.rlpcodec import encode_bytes, encode_list, encode_uint
 
 log = get_logger("p2p.discv5")
 
@@ -107,8 +108,8 @@ class Ping(_Packet):
         self.rest = rest if rest is not None else []  # raw RLP of extra elements
 
     def encode_body(self) -> bytes:
-        return _enc_list((_enc_uint(self.version), self.from_.encode(), self.to.encode(),
-                          _enc_uint(self.expiration), _enc_topics(self.topics), *self.rest))
+        return encode_list((encode_uint(self.version), self.from_.encode(), self.to.encode(),
+                          encode_uint(self.expiration), _enc_topics(self.topics), *self.rest))
 
     @classmethod
     def decode_body(cls, buf, it):
@@ -141,9 +142,9 @@ class Pong(_Packet):
         self.rest = rest if rest is not None else []
 
     def encode_body(self) -> bytes:
-        return _enc_list((self.to.encode(), _enc_bytes(self.reply_tok), _enc_uint(self.expiration),
-                          _enc_bytes(self.topic_hash), _enc_uint(self.ticket_serial),
-                          _enc_list([_enc_uint(w) for w in self.wait_periods]), *self.rest))
+        return encode_list((self.to.encode(), encode_bytes(self.reply_tok), encode_uint(self.expiration),
+                          encode_bytes(self.topic_hash), encode_uint(self.ticket_serial),
+                          encode_list([encode_uint(w) for w in self.wait_periods]), *self.rest))
 
     @classmethod
     def decode_body(cls, buf, it):
@@ -167,7 +168,7 @@ class Findnode(_Packet):
         self.rest = rest if rest is not None else []
 
     def encode_body(self) -> bytes:
-        return _enc_list((_enc_bytes(self.target), _enc_uint(self.expiration), *self.rest))
+        return encode_list((encode_bytes(self.target), encode_uint(self.expiration), *self.rest))
 
     @classmethod
     def decode_body(cls, buf, it):
@@ -188,7 +189,7 @@ class FindnodeHash(_Packet):
         self.rest = rest if rest is not None else []
 
     def encode_body(self) -> bytes:
-        return _enc_list((_enc_bytes(self.target), _enc_uint(self.expiration), *self.rest))
+        return encode_list((encode_bytes(self.target), encode_uint(self.expiration), *self.rest))
 
     @classmethod
     def decode_body(cls, buf, it):
@@ -209,7 +210,7 @@ class Neighbors(_Packet):
         self.rest = rest if rest is not None else []
 
     def encode_body(self) -> bytes:
-        return _enc_list((_enc_list([n.encode() for n in self.nodes]), _enc_uint(self.expiration),
+        return encode_list((encode_list([n.encode() for n in self.nodes]), encode_uint(self.expiration),
                           *self.rest))
 
     @classmethod
@@ -232,7 +233,7 @@ class TopicRegister(_Packet):
         self.pong = pong  # the whole pong packet that carried the ticket
 
     def encode_body(self) -> bytes:
-        return _enc_list((_enc_topics(self.topics), _enc_uint(self.idx), _enc_bytes(self.pong)))
+        return encode_list((_enc_topics(self.topics), encode_uint(self.idx), encode_bytes(self.pong)))
 
     @classmethod
     def decode_body(cls, buf, it):
@@ -250,7 +251,7 @@ class TopicQuery(_Packet):
         self.expiration = expiration
 
     def encode_body(self) -> bytes:
-        return _enc_list((_enc_bytes(_topic_bytes(self.topic)), _enc_uint(self.expiration)))
+        return encode_list((encode_bytes(_topic_bytes(self.topic)), encode_uint(self.expiration)))
 
     @classmethod
     def decode_body(cls, buf, it):
@@ -268,7 +269,7 @@ class TopicNodes(_Packet):
         self.nodes = nodes if nodes is not None else []
 
     def encode_body(self) -> bytes:
-        return _enc_list((_enc_bytes(self.echo), _enc_list([n.encode() for n in self.nodes])))
+        return encode_list((encode_bytes(self.echo), encode_list([n.encode() for n in self.nodes])))
 
     @classmethod
     def decode_body(cls, buf, it):
@@ -293,8 +294,8 @@ class RpcNode(_Packet):
         self.id = id if id is not None else NodeID()
 
     def encode(self) -> bytes:
-        return _enc_list((_enc_bytes(_ip_bytes(self.ip)), _enc_uint(self.udp), _enc_uint(self.tcp),
-                          _enc_bytes(self.id)))
+        return encode_list((encode_bytes(_ip_bytes(self.ip)), encode_uint(self.udp), encode_uint(self.tcp),
+                          encode_bytes(self.id)))
 
     @classmethod
     def decode(cls, buf, it):
@@ -314,7 +315,7 @@ class RpcEndpoint(_Packet):
         self.tcp = tcp
 
     def encode(self) -> bytes:
-        return _enc_list((_enc_bytes(_ip_bytes(self.ip)), _enc_uint(self.udp), _enc_uint(self.tcp)))
+        return encode_list((encode_bytes(_ip_bytes(self.ip)), encode_uint(self.udp), encode_uint(self.tcp)))
 
     @classmethod
     def decode(cls, buf, it):
@@ -328,9 +329,6 @@ class RpcEndpoint(_Packet):
 
 # RLP encoding of the shapes above: p2p.rlpcodec's encoders (geth's rlp package does it
 # by reflection).
-_enc_bytes = rlpcodec.encode_bytes
-_enc_uint = rlpcodec.encode_uint
-_enc_list = rlpcodec.encode_list
 
 
 def _topic_bytes(t) -> bytes:
@@ -340,7 +338,7 @@ def _topic_bytes(t) -> bytes:
 
 def _enc_topics(topics) -> bytes:
     """The RLP list of topics (also what geth's ``rlpHash(topics)`` hashes)."""
-    return _enc_list([_enc_bytes(_topic_bytes(t)) for t in topics])
+    return encode_list([encode_bytes(_topic_bytes(t)) for t in topics])
 
 
 def _ip_bytes(ip) -> bytes:

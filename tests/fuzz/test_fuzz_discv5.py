@@ -18,7 +18,7 @@ import os
 
 from hypothesis import example, given, strategies as st
 
-from p2p import crypto
+from p2p import crypto, rlpcodec
 from p2p.discv5 import udp as v5udp
 from p2p.discv5.node import NodeID, _to_ip, pubkey_id
 from p2p.discv5.udp import (
@@ -171,14 +171,14 @@ def test_fuzz_decode_packet_signed_arbitrary_body(ptype, body):
 
 
 def _list(items):
-    return v5udp._enc_list(items)
+    return rlpcodec.encode_list(items)
 
 
 @fuzz_settings(ci_examples=60)
 @given(st.integers(0, 1200), st.binary(min_size=0, max_size=3), st.sampled_from((1, 6)))
 def test_fuzz_huge_topic_lists(count, topic, ptype):
     # A ping or topicRegister whose topic list fills the datagram: one value per byte at most.
-    topics = _list([v5udp._enc_bytes(topic)] * count)
+    topics = _list([rlpcodec.encode_bytes(topic)] * count)
     ep = RpcEndpoint(None, 0, 0).encode()
     if ptype == 1:
         body = _list([b"\x04", ep, ep, b"\x01", topics])
@@ -196,9 +196,9 @@ def test_fuzz_huge_topic_lists(count, topic, ptype):
 @example([0xFFFFFFFF] * 250, 0xFFFFFFFF, (1 << 64) - 1)
 def test_fuzz_pong_absurd_ticket_times(waits, serial, exp):
     # Wait periods and serials out of uint32, expirations out of uint64: errors, not values.
-    body = _list([RpcEndpoint(None, 0, 0).encode(), v5udp._enc_bytes(b""), v5udp._enc_uint(exp),
-                  v5udp._enc_bytes(bytes(32)), v5udp._enc_uint(serial),
-                  _list([v5udp._enc_uint(w) for w in waits])])
+    body = _list([RpcEndpoint(None, 0, 0).encode(), rlpcodec.encode_bytes(b""), rlpcodec.encode_uint(exp),
+                  rlpcodec.encode_bytes(bytes(32)), rlpcodec.encode_uint(serial),
+                  _list([rlpcodec.encode_uint(w) for w in waits])])
     buf = sign_raw(2, body)
     p = check(buf[:maxPacketSize])
     in_range = all(w < 1 << 32 for w in waits) and serial < 1 << 32 and exp < 1 << 64
