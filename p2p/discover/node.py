@@ -30,8 +30,6 @@ __all__ = [
 NodeIDBits = 512
 _ID_LEN = NodeIDBits // 8
 
-_IPv4 = ipaddress.IPv4Address
-_IPv6 = ipaddress.IPv6Address
 
 
 def _to_ip(ip):
@@ -42,18 +40,18 @@ def _to_ip(ip):
     """
     if ip is None:
         return None
-    if isinstance(ip, _IPv4):
+    if isinstance(ip, ipaddress.IPv4Address):
         return ip
-    if isinstance(ip, _IPv6):
+    if isinstance(ip, ipaddress.IPv6Address):
         m = ip.ipv4_mapped
         return m if m is not None else ip
     if isinstance(ip, (bytes, bytearray, memoryview)):
         if len(ip) == 0:
             return None
         if len(ip) == 4:
-            return _IPv4(bytes(ip))
+            return ipaddress.IPv4Address(bytes(ip))
         if len(ip) == 16:
-            return _to_ip(_IPv6(bytes(ip)))
+            return _to_ip(ipaddress.IPv6Address(bytes(ip)))
         raise ValueError("invalid IP length %d" % len(ip))
     if isinstance(ip, str):
         parsed = to_ip(ip)

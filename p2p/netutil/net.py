@@ -15,9 +15,7 @@ __all__ = [
     "errInvalid", "errUnspecified", "errSpecial", "errLoopback", "errLAN",
 ]
 
-_IPv4 = ipaddress.IPv4Address
-_IPv6 = ipaddress.IPv6Address
-_ADDR_TYPES = (_IPv4, _IPv6)
+_ADDR_TYPES = (ipaddress.IPv4Address, ipaddress.IPv6Address)
 
 
 def to_ip(ip):
@@ -25,9 +23,9 @@ def to_ip(ip):
 
     Returns None for None, empty bytes and anything that is not an IP address.
     """
-    if isinstance(ip, _IPv4):
+    if isinstance(ip, ipaddress.IPv4Address):
         return ip
-    if isinstance(ip, _IPv6):
+    if isinstance(ip, ipaddress.IPv6Address):
         m = ip.ipv4_mapped
         return ip if m is None else m
     if ip is None:
@@ -35,9 +33,9 @@ def to_ip(ip):
     if isinstance(ip, (bytes, bytearray, memoryview)):
         n = len(ip)
         if n == 4:
-            return _IPv4(bytes(ip))
+            return ipaddress.IPv4Address(bytes(ip))
         if n == 16:
-            return to_ip(_IPv6(bytes(ip)))
+            return to_ip(ipaddress.IPv6Address(bytes(ip)))
         return None
     if isinstance(ip, str):
         if "%" in ip:
@@ -99,7 +97,7 @@ def parse_cidr(s: str):
         net = ipaddress.ip_network("%s/%s" % (ip, int(bits)), strict=False)
     except ValueError:
         raise ParseError("CIDR address", s) from None
-    if isinstance(ip, _IPv6) and ip.ipv4_mapped is not None and int(bits) >= 96:
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None and int(bits) >= 96:
         # Go stores ::ffff:a.b.c.d/n as an IPv4 network of n-96 bits.
         net = ipaddress.ip_network("%s/%d" % (ip.ipv4_mapped, int(bits) - 96), strict=False)
     return net
@@ -336,6 +334,6 @@ class DistinctNetSet:
             size = 32 if version == 4 else 128
             if version == 0:
                 continue
-            ip = (_IPv4 if version == 4 else _IPv6)(prefix << (size - bits))
+            ip = (ipaddress.IPv4Address if version == 4 else ipaddress.IPv6Address)(prefix << (size - bits))
             parts.append("%s\u00d7%d" % (ip, self.members[key]))
         return "{" + " ".join(parts) + "}"
