@@ -11,7 +11,10 @@ through the clock and ended before :meth:`Network.close` returns.
 Every node the network talks to moves through the states of geth's state
 machine: ``unknown``, ``verifyinit``, ``verifywait``, ``remoteverifywait``,
 ``known``, ``contested`` and ``unresponsive``. Only nodes in a state with
-``can_query`` get findnode and topic queries.
+``can_query`` get findnode and topic queries. ``Network.nodes`` holds one object
+per node ID; unlike geth's, it forgets nodes nothing refers to (unknown ones at
+once, idle known and unresponsive ones outside the table in a sweep: see
+``forget_if_unused``), so that fresh identities cannot grow it without bound.
 
 Seams kept from geth: the network talks to the wire only through its
 *transport* (``send_ping``, ``send_neighbours``, ``send_findnode_hash``,
@@ -733,19 +736,23 @@ class Network:
         self.nodes[pkt.remote_id] = n
         return n
 
-    # departure: discv5-forget-nodes: a node back in unknown that nothing refers to leaves Network.nodes
-    def forget_if_unused(self, n) -> bool:
-        """Drop ``n`` from ``self.nodes`` if it is unknown and nothing refers to it.
+    # departure: discv5-forget-nodes: a node back in unknown that nothing refers to leaves Network.nodes; a sweep also drops idle known and unresponsive nodes outside the table
+    def forget_if_unused(self, n, states=None) -> bool:
+        """Drop ``n`` from ``self.nodes`` if it is in one of ``states`` and nothing refers to it.
 
         Python-only, next to intern_node: geth 1.8.16 never drops an entry, so
         packets from fresh identities (or neighbors replies full of fresh IDs) grow
-        the map without bound. A node is kept while it is in the table (or its
-        replacements), has a pending ping, timeout or query, or the ticket store or
-        the topic table refers to it; if it comes back it is interned anew.
+        the map without bound. ``states`` is ``(unknown,)`` unless a sweep passes
+        :data:`sweptStates`. A node is kept while it is in the table (or its
+        replacements), has a pending ping (a pong timeout), timeout or query, or
+        the ticket store or the topic table refers to it; if it comes back it is
+        interned anew, as an unknown node that must bond again.
         """
-        if n.state is not unknown or self.nodes.get(n.id) is not n:
+        if n.state not in (states or (unknown,)) or self.nodes.get(n.id) is not n:
             return False
-        if n.ping_echo is not None or n.deferred_queries or n.pending_neighbours is not None:
+        # a ping is pending while its pongTimeout is; the ping_echo of one that timed out
+        # stays set (ping sends no second one), so it does not count
+        if n.deferred_queries or n.pending_neighbours is not None:
             return False
         if any((ev, n) in self.timeout_timers for ev in (pongTimeout, pingTimeout, neighboursTimeout)):
             return False
@@ -762,17 +769,25 @@ class Network:
         return True
 
     def sweep_unused_nodes(self) -> None:
-        """Forget every unused node once ``self.nodes`` holds more than ``maxNodesBeforeSweep``.
+        """Forget every idle node once ``self.nodes`` has grown by ``maxNodesBeforeSweep``.
 
-        Python-only (see forget_if_unused): catches nodes that neighbors replies
-        named but nobody asked. The next sweep waits until the map has doubled, so
-        a map full of nodes in use costs one pass per doubling.
+        Python-only (see forget_if_unused). Idle: unknown (nodes that neighbors
+        replies named but nobody asked), or known or unresponsive but in neither
+        the table nor its replacements (a node that bonded and went silent, or
+        fell off a full replacement list), and referred to by nothing. Below the
+        threshold those are kept, as geth keeps them: an unresponsive node that
+        pings again is known at once, and one outside the table still gets answers
+        to its queries. A forgotten one has to bond again. The next sweep waits
+        until ``maxNodesBeforeSweep`` more nodes have come, so the map holds at
+        most that many beyond the nodes in use (the table, the topic table's
+        records, pending pings), and a pass over the nodes in use costs each
+        packet at most (nodes in use) / ``maxNodesBeforeSweep`` checks.
         """
         if len(self.nodes) <= self._sweep_at:
             return
         for n in list(self.nodes.values()):
-            self.forget_if_unused(n)
-        self._sweep_at = max(maxNodesBeforeSweep, 2 * len(self.nodes))
+            self.forget_if_unused(n, sweptStates)
+        self._sweep_at = len(self.nodes) + maxNodesBeforeSweep
 
     def intern_node_from_db(self, dbn):
         n = self.nodes.get(dbn.id)
@@ -1183,6 +1198,9 @@ remoteverifywait = NodeState("remoteverifywait", _remoteverifywait_handle, _remo
 known = NodeState("known", _known_handle, _known_enter, can_query=True)
 contested = NodeState("contested", _contested_handle, _contested_enter, can_query=True)
 unresponsive = NodeState("unresponsive", _unresponsive_handle, can_query=True)
+
+# the states whose idle nodes Network.sweep_unused_nodes forgets (the others wait on a timeout)
+sweptStates = (unknown, known, unresponsive)
 
 
 def rlp_hash(x) -> bytes:

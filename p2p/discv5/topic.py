@@ -24,6 +24,8 @@ log = get_logger("p2p.discv5")
 
 maxEntries = 10000
 maxEntriesPerTopic = 50
+# Python-only: at most this many NodeInfos without entries (see TopicTable.get_or_new_node)
+maxIdleNodeInfos = maxEntries
 
 fallbackRegistrationExpiry = 1 * mclock.Hour
 
@@ -75,7 +77,9 @@ class TopicTable:
     """Registrations held by this node. Not thread-safe: the Network loop owns it.
 
     ``nodes`` is keyed by the node object, as geth keys it by ``*Node``: the
-    Network interns one object per node ID.
+    Network interns one object per node ID. ``idle`` lists, oldest first, the
+    nodes whose NodeInfo holds no entry (only ticket counters and a
+    no-registration deadline); at most ``maxIdleNodeInfos`` of them are kept.
     """
 
     def __init__(self, db, self_node, clock=None):
@@ -83,6 +87,7 @@ class TopicTable:
         self.self = self_node
         self.clock = clock if clock is not None else mclock.System
         self.nodes = {}  # node -> NodeInfo
+        self.idle = {}  # node -> None: the nodes of NodeInfos without entries, oldest first
         self.topics = {}  # Topic -> TopicInfo
         self.global_entries = 0
         self.requested = TopicRequestQueue()
@@ -117,12 +122,19 @@ class TopicTable:
                 issued, used = self.db.fetch_topic_reg_tickets(node.id)
             n = NodeInfo(issued, used)
             self.nodes[node] = n
+            self.idle[node] = None
+            # departure: discv5-topic-idle-nodeinfos: beyond maxIdleNodeInfos NodeInfos without entries, the oldest is dropped before its no-registration timeout
+            while len(self.idle) > maxIdleNodeInfos:
+                oldest = next(iter(self.idle))
+                del self.idle[oldest]
+                del self.nodes[oldest]
         return n
 
     def check_delete_node(self, node) -> None:
         n = self.nodes.get(node)
         if n is not None and len(n.entries) == 0 and n.no_reg_until < self.clock.now():
             del self.nodes[node]
+            self.idle.pop(node, None)
 
     def store_ticket_counters(self, node) -> None:
         n = self.get_or_new_node(node)
@@ -165,6 +177,7 @@ class TopicTable:
         entry = TopicEntry(topic, fifo_idx, node, tm + fallbackRegistrationExpiry)
         te.entries[fifo_idx] = entry
         n.entries[topic] = entry
+        self.idle.pop(node, None)
         self.global_entries += 1
         te.wcl.registered(tm)
 
@@ -188,6 +201,8 @@ class TopicTable:
         del ne[e.topic]
         if len(ne) == 0:
             self.check_delete_node(e.node)
+            if e.node in self.nodes:
+                self.idle[e.node] = None  # kept for its no-registration timeout: idle from now
         te = self.topics[e.topic]
         del te.entries[e.fifo_idx]
         if len(te.entries) == 0:

@@ -352,8 +352,8 @@ def test_network_ping_flood_from_fresh_identities_is_forgotten(crypto_backend):
     # wake the test whenever the loop has considered forgetting a node
     cond = threading.Condition()
 
-    def forget_and_notify(n):
-        r = forget(n)
+    def forget_and_notify(n, *states):
+        r = forget(n, *states)
         with cond:
             cond.notify_all()
         return r
@@ -405,6 +405,85 @@ def test_network_ping_flood_from_fresh_identities_is_forgotten(crypto_backend):
     finally:
         net.tab.node_added_hook = None
         attacker.close()
+        if honest is not None:
+            honest.close()
+        net.close()
+
+
+# departure: discv5-forget-nodes: the attack test of idle known and unresponsive nodes
+def test_network_bonded_then_silent_identities_are_forgotten(crypto_backend, monkeypatch):
+    """Fresh identities bond over loopback UDP (ping, then pong), then never answer again.
+
+    The attacker picks keys in one bucket of the victim's table (half of all keys
+    qualify): the first 16 fill it, 16 more its replacement list, and every further
+    one contests the bucket's last entry, which times out into ``unresponsive``, or
+    pushes the oldest replacement off the list, still ``known``. geth 1.8.16 keeps
+    every one in ``Network.nodes`` for ever. Here the sweep (``maxNodesBeforeSweep``,
+    32 for the test) forgets them: a sweep keeps the bucket, its replacements, the
+    identity bonding and one whose bond is still timing out (2 * bucketSize + 2), and
+    the next comes 32 nodes later, so the map never holds more than
+    2 * bucketSize + 2 + 32 + 1 = 67 nodes. A forgotten identity that comes back
+    bonds again as a fresh node and is served, and an honest node bonds and is served.
+    """
+    from p2p.discv5 import net as netmod
+    from tests.discv5.flood import Flooder, flood, start_victim
+
+    N = 300
+    monkeypatch.setattr(netmod, "maxNodesBeforeSweep", 32)
+    bound = 2 * bucketSize + 2 + netmod.maxNodesBeforeSweep + 1
+    net = start_victim()
+    fl = Flooder(net.tab.self)
+    honest = None
+    seen = []  # len(net.nodes) whenever the loop considers a sweep (after every packet)
+    cond = threading.Condition()  # wakes the test whenever a node changes state
+    try:
+        net._sweep_at = netmod.maxNodesBeforeSweep
+        sweep, transition = net.sweep_unused_nodes, net.transition
+
+        def sweep_and_record():
+            seen.append(len(net.nodes))
+            sweep()
+
+        def notifying(transition):
+            def transition_and_notify(n, nxt):
+                transition(n, nxt)
+                with cond:
+                    cond.notify_all()
+            return transition_and_notify
+
+        net.sweep_unused_nodes, net.transition = sweep_and_record, notifying(transition)
+        threads = threading.active_count()
+        keys = []
+        assert flood(net, fl, n=N, bucket=256, keys=keys) == N
+        assert threading.active_count() <= threads  # no thread per identity
+        ids = {NodeID(k.public_key.raw) for k in keys}
+        in_map = []
+        net.req_table_op(lambda: in_map.append(ids & set(net.nodes)))
+        assert max(seen) <= bound, "Network.nodes reached %d (bound %d)" % (max(seen), bound)
+        assert len(in_map[0]) <= bound, "%d of %d silent identities still in Network.nodes" % (len(in_map[0]), N)
+
+        # a forgotten identity that comes back bonds as a fresh node, and is then served
+        back = next(k for k in keys if NodeID(k.public_key.raw) not in in_map[0])
+        assert fl.bond(back) is not None
+        assert fl.findnode(back), "the victim did not answer a findnode of the bonded identity"
+        assert _state_of(net, NodeID(back.public_key.raw)) is known
+
+        # an honest node bonds and gets neighbours (the victim's table: identities of the flood)
+        honest = start_victim()
+        honest.transition = notifying(honest.transition)
+        honest.set_fallback_nodes([net.tab.self])
+        hid, vid = honest.tab.self.id, net.tab.self.id
+
+        def bonded():  # both ways; plain reads of the maps, which only the loops change
+            return (getattr(net.nodes.get(hid), "state", None) is known
+                    and getattr(honest.nodes.get(vid), "state", None) is known)
+
+        with cond:
+            assert cond.wait_for(bonded, timeout=30), "the honest node did not bond with the victim"
+        result = honest.lookup(honest.tab.self.id)
+        assert any(n.id in ids for n in result), "the honest node got no neighbours from the victim"
+    finally:
+        fl.close()
         if honest is not None:
             honest.close()
         net.close()

@@ -4,14 +4,17 @@ geth's only test here is TestTopicRadius (the radius estimator of ticket.go
 converging on a synthetic wait-time landscape). The tests after it check what
 topic.go promises and geth did not test: a flood of registrations cannot grow
 the table past ``maxEntriesPerTopic`` per topic and ``maxEntries`` in all, and
-per-node bookkeeping is dropped again once it has expired.
+per-node bookkeeping is dropped again once it has expired, or (departure
+discv5-topic-idle-nodeinfos) once more than ``maxIdleNodeInfos`` records hold no entry.
 """
 
 import random
+import threading
 
 from p2p.discv5 import mclock
 from p2p.discv5.node import Node, NodeID
 from p2p.discv5.ticket import Ticket, TicketRef, maxRadius, new_topic_radius, targetWaitTime
+from p2p.discv5 import topic as topicmod
 from p2p.discv5.topic import (
     TopicTable, fallbackRegistrationExpiry, gcInterval, maxEntries, maxEntriesPerTopic, minWaitPeriod,
 )
@@ -147,3 +150,89 @@ def test_topic_table_forgets_expired_entries_and_nodes():
     assert len(tab.nodes) == 0
     assert tab.global_entries == 0
     assert "chat" not in tab.topics and len(tab.requested) == 0
+
+
+def _idle_consistent(tab) -> bool:
+    """``tab.idle`` lists exactly the nodes whose record holds no entry."""
+    return set(tab.idle) == {node for node, n in tab.nodes.items() if not n.entries}
+
+
+# departure: discv5-topic-idle-nodeinfos: the cap on records without entries
+def test_topic_table_idle_node_infos_are_capped(monkeypatch):
+    """Records without entries beyond maxIdleNodeInfos go, oldest first; records with entries stay.
+
+    geth 1.8.16 keeps the record of every node that used a ticket until its
+    no-registration timeout (10 minutes on average, up to 1000), entry or not.
+    """
+    random.seed(11)
+    monkeypatch.setattr(topicmod, "maxIdleNodeInfos", 20)
+    clock = FakeClock()
+    tab = TopicTable(None, _node(0), clock)
+    registered = [_node(i) for i in range(1, 11)]
+    assert all(_flood(tab, clock, [(n, ["chat"]) for n in registered]))
+    # 100 nodes use their tickets before the wait period: refused, but each leaves a record
+    early = [_node(i) for i in range(100, 200)]
+    for n in early:
+        t = tab.get_ticket(n, ["chat"])
+        waits = [(rt - t.issue_time) // mclock.Second for rt in t.reg_time]
+        assert not tab.use_ticket(n, t.serial, ["chat"], 0, t.issue_time // mclock.Second, waits)
+        assert len(tab.idle) <= 20
+        assert _idle_consistent(tab)
+    assert all(tab.nodes[n].no_reg_until > clock.now() for n in early[-20:])  # geth would keep all 100
+    assert set(tab.idle) == set(early[-20:])  # the newest stay
+    assert all(n in tab.nodes and tab.nodes[n].entries for n in registered)
+    assert sorted(n.id for n in tab.get_entries("chat")) == sorted(n.id for n in registered)
+    # a dropped node registers again with a fresh ticket
+    assert early[0] not in tab.nodes
+    assert _flood(tab, clock, [(early[0], ["chat"])])[0]
+    assert early[0] in tab.get_entries("chat") and early[0] not in tab.idle
+    # entries that expire leave records that are idle (kept for their timeout) or gone
+    clock.t += fallbackRegistrationExpiry + gcInterval
+    assert tab.get_entries("chat") == []
+    assert _idle_consistent(tab) and len(tab.idle) <= 20 + len(registered) + 1
+
+
+# departure: discv5-topic-idle-nodeinfos: the attack test of the topic table's records
+def test_topic_register_flood_from_fresh_identities_is_capped(crypto_backend, monkeypatch):
+    """Fresh identities bond over loopback UDP, send a topicRegister before their ticket's wait, go silent.
+
+    The victim refuses each registration but starts the identity's no-registration
+    timeout, so geth 1.8.16 keeps its record (and with it the node) for 10 minutes on
+    average: a flood builds one record per identity (a minute of it here builds about
+    42,000, see docs/DEPARTURES.md). Here the records without entries stay within
+    maxIdleNodeInfos (50 for the test) throughout, and the victim still bonds with
+    and serves a newcomer.
+    """
+    from tests.discv5.flood import Flooder, flood, start_victim
+
+    N, cap = 200, 50
+    monkeypatch.setattr(topicmod, "maxIdleNodeInfos", cap)
+    net = start_victim()
+    fl = Flooder(net.tab.self)
+    seen = []  # len(topictab.nodes) after every packet (the loop considers a sweep then)
+    try:
+        sweep = net.sweep_unused_nodes
+
+        def sweep_and_record():
+            seen.append(len(net.topictab.nodes))
+            sweep()
+
+        net.sweep_unused_nodes = sweep_and_record
+        threads = threading.active_count()
+        assert flood(net, fl, n=N, topic="flood") == N
+        assert threading.active_count() <= threads  # no thread per identity
+        # a newcomer bonds and is served (the victim reads one socket in order: by the
+        # time it answers, it has handled every packet of the flood)
+        k = fl.identity()
+        assert fl.bond(k, ["flood"]) is not None
+        assert fl.findnode(k), "the victim did not answer a findnode of the newcomer"
+        infos = []
+        net.req_table_op(lambda: infos.append(list(net.topictab.nodes.values())))
+        assert max(seen) <= cap, "the topic table held %d records (cap %d)" % (max(seen), cap)
+        # the registrations did arrive: the records are the newcomer's (a ticket, not
+        # used) and those of the last identities of the flood, which used theirs
+        assert len(infos[0]) == cap and not any(n.entries for n in infos[0])
+        assert sum(n.last_used_ticket != 0 for n in infos[0]) == cap - 1
+    finally:
+        fl.close()
+        net.close()
