@@ -750,8 +750,7 @@ class Network:
         """
         if n.state not in (states or (unknown,)) or self.nodes.get(n.id) is not n:
             return False
-        # a ping is pending while its pongTimeout is; the ping_echo of one that timed out
-        # stays set (ping sends no second one), so it does not count
+        # a pending ping has its pongTimeout (below)
         if n.deferred_queries or n.pending_neighbours is not None:
             return False
         if any((ev, n) in self.timeout_timers for ev in (pongTimeout, pingTimeout, neighboursTimeout)):
@@ -845,6 +844,9 @@ class Network:
             # can still be found among old nodes until then
             if self.db is not None:
                 self.db.ensure_expirer()
+        if ev == pongTimeout:
+            # departure: discv5-pong-timeout-clears-echo: a ping that timed out is forgotten, so the node can be pinged again (geth 1.9.17)
+            n.ping_echo = None
         if n.state is None:
             n.state = unknown
         nxt, err = n.state.handle(self, n, ev, pkt)

@@ -202,6 +202,10 @@ def main(argv=None):
             nodes, infos, tab, threads, threads0))
         print("traced memory: %+.1f MiB since the victim started (peak %.1f MiB)" % (
             (mem[0] - mem0) / 2 ** 20, mem[1] / 2 ** 20))
+        if args.db:
+            keys = []
+            net.req_table_op(lambda: keys.append(sum(1 for _ in net.db.lvl.iterator(include_value=False))))
+            print("node database: %d keys" % keys[0])
         sys.stdout.flush()
         ok = (args.max_nodes is None or nodes <= args.max_nodes) and (args.max_infos is None or infos <= args.max_infos)
         print("bounds (--max-nodes %s, --max-infos %s): %s" % (args.max_nodes, args.max_infos, "OK" if ok else "FAIL"))

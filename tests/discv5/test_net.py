@@ -274,6 +274,55 @@ def test_network_unanswered_ping_times_out_to_unknown():
     assert clock.join_all(30)
 
 
+# departure: discv5-pong-timeout-clears-echo: the test
+def test_network_node_whose_ping_timed_out_can_be_pinged_again():
+    """A contested node that missed its ping and came back is pinged when contested again.
+
+    In geth 1.8.16 the timed-out ping's echo stays set, so the second contest sends
+    no ping (ping returns early), no pong timeout comes, and the node stays contested
+    in the table for ever; geth 1.9.17 clears the echo on the timeout.
+    """
+    from p2p.discv5.net import contested, unresponsive
+
+    clock = mclock.Simulated()
+    tr = RecordingTransport()
+    result = []
+
+    def body():
+        net = new_network(tr, crypto.generate_key().public_key, "<no database>", None, clock=clock)
+        _, rid = _remote()
+
+        def pong(echo, h):
+            net.req_read_packet(udp.IngressPacket(remote_id=rid, remote_addr=("127.0.0.1", 30304), ev=pongPacket,
+                                                  hash=h, data=udp.Pong(reply_tok=echo, topic_hash=rlp_hash([]))))
+
+        def contest():
+            net.req_table_op(lambda: net.transition(net.nodes[rid], contested))
+
+        net.req_read_packet(_ping_pkt(rid))
+        clock.sleep(0.1)
+        pong(tr.sent[-1][2], b"\x09" * 32)  # the answer to the victim's ping: known
+        result.append(_state_of(net, rid))
+        contest()  # pinged, no answer: unresponsive after respTimeout
+        clock.sleep(1)
+        result.append(_state_of(net, rid))
+        net.req_read_packet(_ping_pkt(rid, h=b"\x0a" * 32))  # back: a ping makes it known at once
+        clock.sleep(0.1)
+        result.append(_state_of(net, rid))
+        contest()
+        clock.sleep(1)
+        result.append(sum(1 for what, _, _ in tr.sent if what == "ping"))
+        result.append(_state_of(net, rid))
+        net.close()
+
+    t = clock.go(body, "body")
+    t.join(60)
+    assert not t.is_alive()
+    # three pings: the verification and one per contest; the second contest times out too
+    assert result == [known, unresponsive, known, 3, unresponsive]
+    assert clock.join_all(30)
+
+
 def test_network_survives_bad_events(crypto_backend):
     """Events that are invalid in a state, and malformed data, leave the loop running."""
     tr = RecordingTransport()
