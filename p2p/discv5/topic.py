@@ -228,13 +228,14 @@ class TopicTable:
         if serial_no != n.last_used_ticket:
             n.last_used_ticket = serial_no
             n.no_reg_until = tm + no_reg_timeout()
-            self.store_ticket_counters(node)
 
         curr_time = tm // mclock.Second
         reg_time = issue_time + wait_periods[idx]
         rel_time = curr_time - reg_time
         # a second of margin at both ends of the window
         if -1 <= rel_time <= regTimeWindow + 1:
+            # departure: discv5-ticket-counters-on-registration: the counters go to the database when a registration is accepted, not for every ticket issued or used
+            self.store_ticket_counters(node)
             e = n.entries.get(topics[idx])
             if e is None:
                 self.add_entry(node, topics[idx])
@@ -253,7 +254,7 @@ class TopicTable:
         now = self.clock.now()
         n = self.get_or_new_node(node)
         n.last_issued_ticket = (n.last_issued_ticket + 1) & 0xFFFFFFFF  # uint32
-        self.store_ticket_counters(node)
+        # (geth stores the counters here: see use_ticket)
 
         tic = Ticket(topics=list(topics), reg_time=[0] * len(topics),
                      serial=n.last_issued_ticket, issue_time=now)

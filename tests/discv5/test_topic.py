@@ -201,13 +201,16 @@ def test_topic_register_flood_from_fresh_identities_is_capped(crypto_backend, mo
     average: a flood builds one record per identity (a minute of it here builds about
     42,000, see docs/DEPARTURES.md). Here the records without entries stay within
     maxIdleNodeInfos (50 for the test) throughout, and the victim still bonds with
-    and serves a newcomer.
+    and serves a newcomer. geth also writes each identity's ticket counters to the node
+    database (with an in-memory one, as the bootnode has, that is memory too), where
+    nothing ever expires them; here only accepted registrations write them
+    (departure discv5-ticket-counters-on-registration), so the flood writes nothing.
     """
     from tests.discv5.flood import Flooder, flood, start_victim
 
     N, cap = 200, 50
     monkeypatch.setattr(topicmod, "maxIdleNodeInfos", cap)
-    net = start_victim()
+    net = start_victim("")  # a temporary node database
     fl = Flooder(net.tab.self)
     seen = []  # len(topictab.nodes) after every packet (the loop considers a sweep then)
     try:
@@ -218,9 +221,10 @@ def test_topic_register_flood_from_fresh_identities_is_capped(crypto_backend, mo
             sweep()
 
         net.sweep_unused_nodes = sweep_and_record
-        threads = threading.active_count()
+        threads = set(threading.enumerate())
         assert flood(net, fl, n=N, topic="flood") == N
-        assert threading.active_count() <= threads  # no thread per identity
+        # no thread per identity (the database's expirer starts with the first good packet)
+        assert [t.name for t in set(threading.enumerate()) - threads] in ([], ["discv5.nodeDB.expirer"])
         # a newcomer bonds and is served (the victim reads one socket in order: by the
         # time it answers, it has handled every packet of the flood)
         k = fl.identity()
@@ -233,6 +237,41 @@ def test_topic_register_flood_from_fresh_identities_is_capped(crypto_backend, mo
         # used) and those of the last identities of the flood, which used theirs
         assert len(infos[0]) == cap and not any(n.entries for n in infos[0])
         assert sum(n.last_used_ticket != 0 for n in infos[0]) == cap - 1
+        keys = []
+        net.req_table_op(lambda: keys.extend(net.db.lvl.iterator(include_value=False)))
+        assert keys == [], "%d keys in the node database after the flood" % len(keys)
     finally:
         fl.close()
         net.close()
+
+
+# departure: discv5-ticket-counters-on-registration: the test
+def test_topic_table_stores_ticket_counters_of_accepted_registrations():
+    """Tickets issued, or used too early, write nothing; an accepted registration stores the counters.
+
+    A table opened later on the same database (a restart, or a record that was
+    dropped) refuses tickets older than the last one used.
+    """
+    from p2p.discv5.database import new_memory_node_db
+
+    random.seed(5)
+    db = new_memory_node_db(_node(0).id)
+    try:
+        clock = FakeClock()
+        tab = TopicTable(db, _node(0), clock)
+        n = _node(1)
+        t1 = tab.get_ticket(n, ["chat"])
+        t2 = tab.get_ticket(n, ["chat"])
+        assert db.fetch_topic_reg_tickets(n.id) == (0, 0)
+        waits = [(rt - t2.issue_time) // mclock.Second for rt in t2.reg_time]
+        assert not tab.use_ticket(n, t2.serial, ["chat"], 0, t2.issue_time // mclock.Second, waits)  # too early
+        assert db.fetch_topic_reg_tickets(n.id) == (0, 0)
+        clock.t = t2.reg_time[0]
+        assert tab.use_ticket(n, t2.serial, ["chat"], 0, t2.issue_time // mclock.Second, waits)
+        assert db.fetch_topic_reg_tickets(n.id) == (2, 2)
+        again = TopicTable(db, _node(0), clock)
+        waits1 = [(rt - t1.issue_time) // mclock.Second for rt in t1.reg_time]
+        assert not again.use_ticket(n, t1.serial, ["chat"], 0, t1.issue_time // mclock.Second, waits1)
+        assert again.get_ticket(n, ["chat"]).serial == 3
+    finally:
+        db.close()
