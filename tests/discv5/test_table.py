@@ -270,3 +270,99 @@ def test_nodes_by_distance_push():
     assert [n.sha[-1] for n in h.entries] == [1, 3, 5]
     assert isinstance(tabmod.rand_uint(1), int) and tabmod.rand_uint(1) == 0 and tabmod.rand_uint64n(0) == 0
     assert all(0 <= tabmod.rand_uint(3) < 3 for _ in range(20))
+
+
+def _distcmp_push(entries, target, n, max_elems):
+    """geth's nodesByDistance.push as written: sort.Search with distcmp, append, slide.
+
+    (The implementation this module had before push bisected on int distances.)
+    """
+    lo, hi = 0, len(entries)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if distcmp(target, entries[mid].sha, n.sha) > 0:
+            hi = mid
+        else:
+            lo = mid + 1
+    if len(entries) < max_elems:
+        entries.append(n)
+    if lo < len(entries):
+        entries.insert(lo, n)
+        entries.pop()
+
+
+def _distcmp_closest(tab, target, nresults):
+    entries = []
+    for b in tab.buckets:
+        for n in b.entries:
+            _distcmp_push(entries, target, n, nresults)
+    return entries
+
+
+def _tied_table(rnd):
+    """A table with nodes spread over many buckets, some of them sharing a hash (ties)."""
+    tab = _table()
+    for _ in range(rnd.randrange(1, 120)):
+        ld = rnd.choice((rnd.randrange(nBuckets), 256, 255, 254, 253))
+        b = tab.buckets[ld]
+        if len(b.entries) >= bucketSize:
+            continue
+        if b.entries and rnd.random() < 0.3:
+            twin = rnd.choice(b.entries)  # same hash, another ID: the same distance to any target
+            n = Node(id=NodeID(rnd.randbytes(64)), sha=twin.sha)
+        else:
+            n = node_at_distance(tab.self.sha, ld, rnd)
+        b.entries.append(n)
+        tab.count += 1
+    return tab
+
+
+def test_closest_same_as_distcmp_push():
+    rnd = random.Random(11)
+    for _ in range(150):
+        tab = _tied_table(rnd)
+        nodes = [n for b in tab.buckets for n in b.entries]
+        targets = [rnd.randbytes(32), tab.self.sha, rnd.choice(nodes).sha,
+                   hash_at_distance(rnd.choice(nodes).sha, rnd.randrange(1, 12), rnd)]
+        for target in targets:
+            for nresults in (0, 1, bucketSize, rnd.randrange(tab.count + 1), tab.count,
+                             tab.count + 1, tab.count + 20):
+                want = _distcmp_closest(tab, target, nresults)
+                got = tab.closest(target, nresults)
+                assert [id(n) for n in got.entries] == [id(n) for n in want], (target.hex(), nresults)
+                assert len(got.entries) == min(nresults, tab.count)
+                assert got.target == target
+
+
+_tie_pool = [bytes(31) + bytes([i]) for i in (0, 1, 2, 3, 0x80, 0xff)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_tie_pool), max_size=30), st.sampled_from(_tie_pool + [bytes([0xff]) * 32]),
+       st.integers(0, 34))
+def test_nodes_by_distance_push_ties_as_distcmp(shas, target, max_elems):
+    # Few distinct hashes: most pushes tie with an entry; the tied newcomer goes after it.
+    nodes = [Node(id=NodeID(bytes([i]) * 64), sha=sha) for i, sha in enumerate(shas)]
+    h, want = NodesByDistance(target=target), []
+    for n in nodes:
+        h.push(n, max_elems)
+        _distcmp_push(want, target, n, max_elems)
+        assert [id(e) for e in h.entries] == [id(e) for e in want]
+    assert len(h.entries) == min(max_elems, len(nodes))
+
+
+def test_nodes_by_distance_push_after_given_entries():
+    # entries handed to the constructor (already in order) are kept, and pushes go on from them
+    rnd = random.Random(12)
+    target = rnd.randbytes(32)
+    nodes = [Node(id=NodeID(rnd.randbytes(64)), sha=rnd.randbytes(32)) for _ in range(40)]
+    want = []
+    for n in nodes[:10]:
+        _distcmp_push(want, target, n, bucketSize)
+    given_entries = list(want)
+    h = NodesByDistance(entries=given_entries, target=target)
+    assert h.entries is given_entries
+    for n in nodes[10:]:
+        h.push(n, bucketSize)
+        _distcmp_push(want, target, n, bucketSize)
+    assert [id(e) for e in h.entries] == [id(e) for e in want] and len(want) == bucketSize
