@@ -100,11 +100,19 @@ def encode_list(items, raw_tail=None) -> bytes:
 
 
 def encode_raw(obj) -> bytes:
-    """The encoding of nested lists/tuples of byte strings and unsigned integers."""
+    """The encoding of nested lists/tuples of byte strings, str, unsigned integers and bools.
+
+    A str is written as its UTF-8 bytes and a bool as 1 or 0, as Go's rlp writes a
+    string and a bool (and as pyrlp infers them).
+    """
     if isinstance(obj, (bytes, bytearray, memoryview)):
         return encode_bytes(bytes(obj))
-    if isinstance(obj, int) and not isinstance(obj, bool):
+    if isinstance(obj, bool):
+        return b"\x01" if obj else b"\x80"
+    if isinstance(obj, int):
         return encode_uint(obj)
+    if isinstance(obj, str):
+        return encode_bytes(obj.encode("utf-8"))
     if isinstance(obj, (list, tuple)):
         return encode_list([encode_raw(x) for x in obj])
     raise TypeError("rlp: cannot encode %s" % type(obj).__name__)
@@ -113,17 +121,22 @@ def encode_raw(obj) -> bytes:
 def encode(obj) -> bytes:
     """The encoding of any value: plain ones by :func:`encode_raw`, others by pyrlp.
 
-    Values that are not byte strings, unsigned integers and lists of them (an
-    ``rlp.Serializable``, say) go to ``rlp.encode``. pyrlp is imported on that
-    first use only: with its eth_utils and pydantic it adds about 24 MiB and
-    70 ms to a process, which the p2p stack itself never needs.
+    An object whose class is a sedes (has ``serialize`` and ``deserialize``: an
+    ``rlp.Serializable``, :class:`p2p.peer.ProtoHandshake`) is written as its
+    class serializes it, as pyrlp infers. Anything else goes to ``rlp.encode``,
+    and pyrlp is imported on that first use only: with its eth_utils and pydantic
+    it adds about 24 MiB and 70 ms to a process, which the p2p stack never needs.
     """
     try:
         return encode_raw(obj)
     except TypeError:
-        import rlp
+        pass
+    cls = type(obj)
+    if hasattr(cls, "serialize") and hasattr(cls, "deserialize"):
+        return encode(cls.serialize(obj))
+    import rlp
 
-        return rlp.encode(obj)
+    return rlp.encode(obj)
 
 
 # ---------------------------------------------------------------------------

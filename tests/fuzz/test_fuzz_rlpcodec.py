@@ -17,6 +17,7 @@ insides, as in geth (``rlp.RawValue``); their reference is pyrlp's header reader
 
 import time
 
+import pytest
 import rlp
 from hypothesis import example, given, strategies as st
 from rlp.codec import consume_item, consume_length_prefix
@@ -165,6 +166,27 @@ def test_encode_matches_pyrlp(value):
     enc = rlpcodec.encode_raw(value)
     assert enc == rlp.encode(value)
     assert rlpcodec.decode(enc) == value
+
+
+# Leaves of every kind encode_raw takes: bytes, str (any code point), unsigned ints, bools.
+_mixed_values = st.recursive(
+    st.one_of(st.binary(max_size=70), st.text(max_size=30), st.integers(0, 2**80), st.booleans()),
+    lambda children: st.one_of(st.lists(children, max_size=6), st.tuples(children, children)),
+    max_leaves=10,
+)
+
+
+@FUZZ
+@given(_mixed_values)
+def test_encode_mixed_values_matches_pyrlp(value):
+    try:
+        want = rlp.encode(value)
+    except UnicodeEncodeError:  # a str with lone surrogates: neither can write it
+        with pytest.raises(UnicodeEncodeError):
+            rlpcodec.encode(value)
+        return
+    assert rlpcodec.encode_raw(value) == want
+    assert rlpcodec.encode(value) == want
 
 
 @FUZZ
