@@ -13,6 +13,11 @@ for one address), with the key layout of geth 1.9's p2p/enode/nodedb.go:
 
 IPv4 addresses are stored in their 16-byte IPv4-mapped form (Go's ``To16``).
 
+Nothing stays longer than ``nodeDBNodeExpiration`` after the last pong (or, for an
+address that never ponged, the last ping): the expirer, run every
+``nodeDBCleanupCycle``, removes the rest. The ping handler writes ``lastping`` only
+for bonded senders, so a sender that never answers leaves nothing here.
+
 An empty path gives an "in memory" database: a LevelDB in a temporary directory
 that is removed on close, so there is only one code path.
 
@@ -226,6 +231,8 @@ def split_node_item_key(key: bytes):
     if rest == nodeDBDiscoverRoot or not item.startswith(nodeDBDiscoverRoot.encode() + b":"):
         return id, None, ""
     item = item[len(nodeDBDiscoverRoot) + 1:]
+    if len(item) < 17:
+        return id, None, ""  # too short for an address and a field: not ours
     ip = _to_ip(ipaddress.IPv6Address(item[:16]))
     return id, ip, item[17:].decode("utf-8", "replace")
 
@@ -314,27 +321,61 @@ class NodeDB:
                 log.error("Failed to expire nodedb items", err=err)
 
     def expire_nodes(self, now: float | None = None) -> None:
-        """Delete nodes whose last pong is older than nodeDBNodeExpiration (and self)."""
+        """Delete what is known of nodes not heard from within nodeDBNodeExpiration (and self).
+
+        geth 1.9's rule: the items of an address whose last pong is older than that go,
+        and a node goes with all its items once none of its addresses has a recent pong.
+        An address or node that never ponged goes once its last ping is older too.
+        """
         if now is None:
             now = time.time()
         threshold = now - nodeDBNodeExpiration
-        # A node stays while a pong from any of its addresses is recent (geth 1.9).
-        nodes, youngest = [], {}
+        start = len(nodeDBItemPrefix)
+        group_id, group = None, []
+        # Keys sort by ID, so each node's items come in one run.
         with self.lvl.iterator(prefix=nodeDBItemPrefix) as it:
             for key, value in it:
                 if self._quit.is_set():
                     return
-                id, ip, field = split_node_item_key(key)
+                id = key[start:start + _ID_LEN]
+                if id != group_id:
+                    if group:
+                        self._expire_node_items(group_id, group, threshold)
+                    group_id, group = id, []
+                group.append((key, value))
+        if group and not self._quit.is_set():
+            self._expire_node_items(group_id, group, threshold)
+
+    def _expire_node_items(self, id: bytes, items: list, threshold: float) -> None:
+        # Python-only, for expire_nodes: the decision on one node's run of items.
+        pongs, pings = {}, {}  # ip -> the time stored for it
+        for key, value in items:
+            _, ip, field = split_node_item_key(key)
+            if field == nodeDBDiscoverPong or field == nodeDBDiscoverPing:
+                t, read = varint(value)
+                (pongs if field == nodeDBDiscoverPong else pings)[ip] = t if read > 0 else 0
+        youngest_pong = max(pongs.values(), default=0)
+        youngest_ping = max(pings.values(), default=0)
+        # departure: nodedb-expire-unponged: a node or address without a pong goes once its last ping is old
+        if youngest_pong > 0:
+            drop_all = youngest_pong <= threshold
+        else:
+            drop_all = youngest_ping <= threshold
+        if id == self.self:
+            drop_all = True
+        with self.lvl.write_batch() as wb:
+            for key, _ in items:
+                if drop_all:
+                    wb.delete(key)
+                    continue
+                _, ip, _ = split_node_item_key(key)
                 if ip is None:
-                    nodes.append(id)
-                elif field == nodeDBDiscoverPong:
-                    t, read = varint(value)
-                    if read > 0 and t > youngest.get(id, 0):
-                        youngest[id] = t
-        for id in nodes:
-            if id != self.self and youngest.get(id, 0) > threshold:
-                continue
-            self.delete_node(id)
+                    continue  # the node record stays with the node
+                t = pongs.get(ip)
+                if t is None:
+                    t = pings.get(ip, 0)
+                if t <= threshold:
+                    wb.delete(key)
 
     # -- bookkeeping -----------------------------------------------------
 

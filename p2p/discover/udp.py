@@ -799,7 +799,7 @@ class UDP:
             log.debug("<< " + packet.name(), addr=addr_str(from_), err=err)
         return err
 
-    def _ping_back(self, from_id, from_, n):
+    def _ping_back(self, from_id, from_, n, ping_time):
         # Python-only, next to its caller Ping.handle: ping a node that pinged us and
         # is not bonded, at most once at a time per key and address.
         key = (from_id, from_)
@@ -807,12 +807,19 @@ class UDP:
             if key in self._pingbacks:
                 return
             self._pingbacks.add(key)
+        from_ip = _addr_ip(from_)
+
+        def bonded():
+            # The sender answered from its address: its ping (at ping_time) now counts,
+            # so that our findnode/ENR requests to it need no ping first.
+            self.tab.db.update_last_ping_received(from_id, from_ip, ping_time)
+            self.tab.add_through_ping(n)
 
         def done():
             with self._pingbacks_lock:
                 self._pingbacks.discard(key)
 
-        self.send_ping(from_id, from_, lambda: self.tab.add_through_ping(n), on_done=done)
+        self.send_ping(from_id, from_, bonded, on_done=done)
 
 
 macSize = 256 // 8
@@ -1043,11 +1050,13 @@ class Ping(_Packet):
         # findnode requests will be accepted later.
         n = new_node(from_id, from_ip, from_[1], self.from_.tcp)
         db = t.tab.db
-        if time.time() - db.last_pong_received(from_id, from_ip) > nodeDBNodeExpiration:
-            t._ping_back(from_id, from_, n)
+        now = time.time()
+        if now - db.last_pong_received(from_id, from_ip) > nodeDBNodeExpiration:
+            # departure: lastping-after-pong: an unbonded sender's ping is written only once it answers our ping back
+            t._ping_back(from_id, from_, n, now)
         else:
             t.tab.add_through_ping(n)
-        db.update_last_ping_received(from_id, from_ip, time.time())
+            db.update_last_ping_received(from_id, from_ip, now)
         return None
 
     def name(self):

@@ -359,6 +359,79 @@ def test_node_db_expiration_per_ip(memdb):
     assert memdb.node(n.id) is None
 
 
+def _items(db, id):
+    return sorted(db.lvl.iterator(prefix=make_key(id, ""), include_value=False))
+
+
+def test_node_db_expiration_ping_only(memdb):
+    """An ID that only ever pinged (no node record, no pong) goes once its last ping is
+    older than nodeDBNodeExpiration; before that it stays. Old main (and geth, which
+    keeps any ID without a pong) never removed it."""
+    now = time.time()
+    young, old = hid("01"), hid("02")
+    memdb.update_last_ping_received(young, "127.0.0.1", now - nodeDBNodeExpiration + 60)
+    memdb.update_last_ping_received(old, "127.0.0.1", now - nodeDBNodeExpiration - 60)
+    memdb.update_last_ping_received(old, "127.0.0.2", now - 2 * nodeDBNodeExpiration)
+    memdb.expire_nodes(now=now)
+    assert memdb.last_ping_received(young, "127.0.0.1") > 0
+    assert _items(memdb, old) == []
+    memdb.expire_nodes(now=now + 120)
+    assert _items(memdb, young) == []
+
+
+def test_node_db_expiration_without_node_record(memdb):
+    """An ID with a pong but no node record (bonded, never in the table for long) goes
+    with all its items once its pong is old (geth 1.9.0's expireNodes); old main only
+    looked at IDs with a node record."""
+    now = time.time()
+    id = hid("01")
+    memdb.update_last_ping_received(id, "127.0.0.1", now - 10)
+    memdb.update_last_pong_received(id, "127.0.0.1", now - nodeDBNodeExpiration - 60)
+    memdb.update_find_fails(id, "127.0.0.1", 2)
+    memdb.expire_nodes(now=now)
+    assert _items(memdb, id) == []
+
+
+def test_node_db_expiration_old_address(memdb):
+    """A node with a recent pong keeps its record and that address; the items of an
+    address whose pong is old, or that has neither a pong nor a recent ping (a findnode
+    failure count only), go (geth 1.9.0 for the first, departure nodedb-expire-unponged
+    for the second)."""
+    now = time.time()
+    n = new_node(hid("01"), "127.0.0.1", 30303, 30303)
+    memdb.update_node(n)
+    memdb.update_last_pong_received(n.id, "127.0.0.1", now - 10)
+    memdb.update_last_ping_received(n.id, "127.0.0.1", now - 10)
+    memdb.update_last_pong_received(n.id, "127.0.0.2", now - nodeDBNodeExpiration - 60)
+    memdb.update_last_ping_received(n.id, "127.0.0.2", now - 10)
+    memdb.update_find_fails(n.id, "127.0.0.3", 4)
+    memdb.update_last_ping_received(n.id, "127.0.0.4", now - 10)  # pinged lately, no pong yet
+    memdb.expire_nodes(now=now)
+    assert memdb.node(n.id) == n
+    assert memdb.last_pong_received(n.id, "127.0.0.1") > 0
+    assert memdb.last_ping_received(n.id, "127.0.0.1") > 0
+    assert memdb.last_pong_received(n.id, "127.0.0.2") == 0
+    assert memdb.last_ping_received(n.id, "127.0.0.2") == 0
+    assert memdb.find_fails(n.id, "127.0.0.3") == 0
+    assert memdb.last_ping_received(n.id, "127.0.0.4") > 0
+    assert len(_items(memdb, n.id)) == 4
+
+
+def test_node_db_expiration_keeps_other_keys(memdb):
+    """The expirer touches only node items (our record's seq stays); node keys it
+    cannot parse do not stop it, and go with the rest of their ID."""
+    now = time.time()
+    memdb.store_local_seq(hid("01"), 5)
+    odd = b"n:" + bytes(hid("02")) + b":v4:short"
+    memdb.lvl.put(odd, b"x")
+    memdb.lvl.put(b"n:tiny", b"x")
+    memdb.update_last_ping_received(hid("03"), "127.0.0.1", now - 2 * nodeDBNodeExpiration)
+    memdb.expire_nodes(now=now)
+    assert memdb.local_seq(hid("01")) == 5
+    assert _items(memdb, hid("03")) == []
+    assert memdb.lvl.get(odd) is None and memdb.lvl.get(b"n:tiny") is None
+
+
 def test_local_seq(memdb):
     id = hid("01")
     assert memdb.local_seq(id) == 0
