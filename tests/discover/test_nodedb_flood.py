@@ -50,6 +50,7 @@ from p2p.discover.udp import (
     Findnode, Neighbors, Ping, Pong, RpcEndpoint, neighborsPacket, pingPacket,
     pongPacket,
 )
+from tests.discover.test_conformance import RemoteNode
 
 WAIT = 30.0           # upper bound for one condition on a loaded machine
 FLOOD_IDS = 300       # fresh identities per flood in make test
@@ -364,41 +365,9 @@ def test_ping_only_identities_expire(crypto_backend, tmp_path):
         honest.close()
 
 
-class _Peer:
-    """A raw discovery peer on a loopback socket that answers what the node asks."""
-
-    def __init__(self, node):
-        self.node = node
-        self.key = crypto.generate_key()
-        self.id = pubkey_id(self.key.public_key)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.addr = self.sock.getsockname()
-        self.node_addr = node.self().addr()
-        self.got = []
-
-    def endpoint(self):
-        return RpcEndpoint(ipaddress.ip_address(self.addr[0]), self.addr[1], self.addr[1])
-
-    def send(self, ptype, req):
-        pkt, h = udpmod.encode_packet(self.key, ptype, req)
-        self.sock.sendto(pkt, self.node_addr)
-        return h
-
-    def ping(self):
-        to = RpcEndpoint(ipaddress.ip_address(self.node_addr[0]), self.node_addr[1], len(self.got))
-        return self.send(pingPacket, Ping(4, self.endpoint(), to, int(time.time()) + 20))
-
-    def recv(self):
-        self.sock.settimeout(WAIT)
-        data, _ = self.sock.recvfrom(2048)
-        p, _, h, err = udpmod.decode_packet(data)
-        assert err is None, err
-        self.got.append(type(p).__name__)
-        return p, h
-
-    def close(self):
-        self.sock.close()
+def _count(peer, cls):
+    # How many packets of type cls the node sent to peer (a test_conformance.RemoteNode).
+    return sum(isinstance(p, cls) for p, _, _ in peer.received)
 
 
 def test_unanswered_ping_back_costs_one_ping_before_a_query(crypto_backend):
@@ -406,14 +375,14 @@ def test_unanswered_ping_back_costs_one_ping_before_a_query(crypto_backend):
     database; when the node later queries it, it pings it first (one extra ping, as
     for a peer it never heard from), and then sends its findnode."""
     node = start_node("")
-    peer = _Peer(node)
+    peer = RemoteNode(node)
     try:
         peer.ping()
         seen = set()
         while not {"Pong", "Ping"} <= seen:  # the pong, and the ping back we leave unanswered
             p, _ = peer.recv()
             seen.add(type(p).__name__)
-        assert peer.got.count("Pong") == 1
+        assert _count(peer, Pong) == 1
         pings_back_done(node)  # the ping back timed out unanswered
         assert db_usage(node.db, [peer.id]) == (0, 0)
 
@@ -437,7 +406,7 @@ def test_unanswered_ping_back_costs_one_ping_before_a_query(crypto_backend):
             q.join(WAIT)
         assert not q.is_alive()
         assert result[0][1] in (None, udpmod.errTimeout)  # an empty neighbors list ends by timeout
-        assert peer.got.count("Ping") == 2  # the unanswered ping back, then one before the query
+        assert _count(peer, Ping) == 2  # the unanswered ping back, then one before the query
         assert node.db.last_pong_received(peer.id, peer.addr[0]) > 0
         assert node.db.last_ping_received(peer.id, peer.addr[0]) > 0
     finally:
