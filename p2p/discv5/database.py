@@ -9,6 +9,8 @@ v5 keeps its own LevelDB (plyvel), with geth's v5 key layout:
 * ``n:<id>:discover:findfail``         -- varint count of failed findnode requests
 * ``n:<id>:discover:localendpoint``    -- RLP endpoint we last told it is ours
 * ``n:<id>:tickets``                   -- 4+4 bytes big endian: tickets issued, used
+* ``n:<id>:tickets:time``              -- varint Unix time the counters were written
+  (Python-only, so that the expirer can drop them: departure ``discv5-ticket-counters-expire``)
 
 An empty path gives an "in memory" database: a LevelDB in a temporary directory
 removed on close, so there is one code path. Times are Unix seconds (ints), as geth
@@ -36,7 +38,7 @@ __all__ = [
     "NodeDB", "new_node_db", "make_key", "split_key", "next_node", "nodeDBNilNodeID",
     "nodeDBNodeExpiration", "nodeDBCleanupCycle", "nodeDBVersionKey", "nodeDBItemPrefix",
     "nodeDBDiscoverRoot", "nodeDBDiscoverPing", "nodeDBDiscoverPong", "nodeDBDiscoverFindFails",
-    "nodeDBDiscoverLocalEndpoint", "nodeDBTopicRegTickets",
+    "nodeDBDiscoverLocalEndpoint", "nodeDBTopicRegTickets", "nodeDBTopicRegTicketsTime",
 ]
 
 log = get_logger("p2p.discv5")
@@ -55,6 +57,7 @@ nodeDBDiscoverPong = nodeDBDiscoverRoot + ":lastpong"
 nodeDBDiscoverFindFails = nodeDBDiscoverRoot + ":findfail"
 nodeDBDiscoverLocalEndpoint = nodeDBDiscoverRoot + ":localendpoint"
 nodeDBTopicRegTickets = ":tickets"
+nodeDBTopicRegTicketsTime = nodeDBTopicRegTickets + ":time"  # Python-only, see expire_nodes
 
 _ID_LEN = 64
 
@@ -205,16 +208,29 @@ class NodeDB:
                 log.error("Failed to expire nodedb items: %s" % err)
 
     def expire_nodes(self, now: float | None = None) -> None:
-        """Delete nodes whose last pong is older than nodeDBNodeExpiration (and self)."""
+        """Delete nodes whose last pong is older than nodeDBNodeExpiration (and self).
+
+        Also (departure discv5-ticket-counters-expire) the ticket counters of nodes
+        that have not changed them for nodeDBNodeExpiration: v5 writes no node
+        records, so geth never expires them, one key per identity that ever
+        registered. Every ticket issued before then has expired, so no replay
+        protection is lost.
+        """
         if now is None:
             now = time.time()
         threshold = now - nodeDBNodeExpiration
-        expired = []
-        with self.lvl.iterator(include_value=False) as it:
-            for key in it:
+        expired, tickets, fresh_tickets = [], [], set()
+        with self.lvl.iterator() as it:
+            for key, value in it:
                 if self.quit.is_set():
                     return
                 id, field = split_key(key)
+                if field == nodeDBTopicRegTickets:
+                    tickets.append(id)
+                elif field == nodeDBTopicRegTicketsTime:
+                    t, read = varint(value)
+                    if read > 0 and t > threshold:
+                        fresh_tickets.add(id)
                 if field != nodeDBDiscoverRoot:
                     continue
                 if id != self.self and self.last_pong(id) > threshold:
@@ -222,6 +238,12 @@ class NodeDB:
                 expired.append(id)
         for id in expired:
             self.delete_node(id)
+        # Counters without a time were written before the time was kept: as old as that.
+        with self.lvl.write_batch() as wb:
+            for id in tickets:
+                if id not in fresh_tickets:
+                    wb.delete(make_key(id, nodeDBTopicRegTickets))
+                    wb.delete(make_key(id, nodeDBTopicRegTicketsTime))
 
     def last_ping(self, id) -> int:
         """Unix time of our last ping to the node, asking it to bond (0 if never)."""
@@ -294,9 +316,12 @@ class NodeDB:
             return 0, 0
         return int.from_bytes(blob[0:4], "big"), int.from_bytes(blob[4:8], "big")
 
-    def update_topic_reg_tickets(self, id, issued: int, used: int) -> None:
+    def update_topic_reg_tickets(self, id, issued: int, used: int, now: float | None = None) -> None:
         blob = (issued & 0xFFFFFFFF).to_bytes(4, "big") + (used & 0xFFFFFFFF).to_bytes(4, "big")
-        self.lvl.put(make_key(id, nodeDBTopicRegTickets), blob)
+        with self.lvl.write_batch() as wb:
+            wb.put(make_key(id, nodeDBTopicRegTickets), blob)
+            # departure: discv5-ticket-counters-expire: when they were written, for expire_nodes
+            wb.put(make_key(id, nodeDBTopicRegTicketsTime), put_varint(int(time.time() if now is None else now)))
 
     def close(self) -> None:
         """Stop the expirer and close the database (removing an in-memory one)."""

@@ -11,7 +11,8 @@ import pytest
 
 from p2p.discv5 import database as dbmod
 from p2p.discv5.database import (
-    make_key, new_node_db, nodeDBNodeExpiration, nodeDBTopicRegTickets, split_key,
+    make_key, new_node_db, nodeDBNodeExpiration, nodeDBTopicRegTickets, nodeDBTopicRegTicketsTime,
+    split_key,
 )
 from p2p.discv5.node import NodeID, must_hex_id, new_node, node_fields
 from p2p.discv5.udp import RpcEndpoint, Version
@@ -192,6 +193,32 @@ def test_topic_reg_tickets(memdb):
     assert memdb.lvl.get(key) == bytes.fromhex("00000007ffffffff")
     memdb.lvl.put(key, b"\x01\x02\x03")  # not 8 bytes: as if none
     assert memdb.fetch_topic_reg_tickets(id) == (0, 0)
+
+
+# departure: discv5-ticket-counters-expire: the test
+def test_topic_reg_tickets_expire(memdb):
+    """Ticket counters last nodeDBNodeExpiration after their last write, then the expirer drops them.
+
+    v5 writes no node records, so geth's expirer never looks at these keys: every
+    identity that ever registered would leave one for good.
+    """
+    now = 1_700_000_000
+    old, recent, legacy, other = hid("01"), hid("02"), hid("03"), hid("04")
+    memdb.update_topic_reg_tickets(old, 3, 2, now=now - nodeDBNodeExpiration - 10)
+    memdb.update_topic_reg_tickets(recent, 5, 4, now=now - 60)
+    memdb.lvl.put(make_key(legacy, nodeDBTopicRegTickets), bytes(8))  # written without a time
+    n = new_node(other, "10.0.0.4", 30303, 30303)
+    memdb.update_node(n)
+    memdb.update_last_pong(other, now - 10)
+    memdb.expire_nodes(now=now)
+    assert memdb.fetch_topic_reg_tickets(old) == (0, 0)
+    assert memdb.lvl.get(make_key(old, nodeDBTopicRegTicketsTime)) is None
+    assert memdb.lvl.get(make_key(legacy, nodeDBTopicRegTickets)) is None
+    assert memdb.fetch_topic_reg_tickets(recent) == (5, 4)
+    assert memdb.node(other) is not None  # the rest is as before
+    memdb.expire_nodes(now=now + nodeDBNodeExpiration)
+    assert memdb.fetch_topic_reg_tickets(recent) == (0, 0)
+    assert [k for k in memdb.lvl.iterator(include_value=False) if b":tickets" in k] == []
 
 
 def test_node_record_layout(memdb):
