@@ -287,6 +287,26 @@ def test_udp_successful_ping(udp_test):
     assert outcome.get(timeout=5) is None  # the ping was handled without error
 
 
+def test_udp_waitping_matches_later_ping_only(udp_test):
+    # Python-only: the ping handler skips the reply loop while no waitping is registered;
+    # a waitping registered before a ping still gets it, one registered after does not.
+    t = udp_test
+    rid = pubkey_id(t.remotekey.public_key)
+    rip = ipaddress.ip_address(t.remoteaddr[0])
+    t.packet_in(None, pingPacket, Ping(4, test_remote, test_local_announced, future_exp))
+    late = t.udp.pending(rid, rip, pingPacket, lambda p: (True, True))
+    other = t.udp.pending(NodeID(b"\x05" * 64), rip, pingPacket, lambda p: (True, True))
+    assert late.get(timeout=5) is errTimeout  # the ping came before it
+    assert other.get(timeout=5) is errTimeout
+    assert t.udp._ping_waiters == 0
+    waiting = t.udp.pending(rid, rip, pingPacket, lambda p: (True, True))
+    other = t.udp.pending(NodeID(b"\x05" * 64), rip, pingPacket, lambda p: (True, True))
+    t.packet_in(None, pingPacket, Ping(4, test_remote, test_local_announced, future_exp))
+    assert waiting.get(timeout=5) is None
+    assert other.get(timeout=5) is errTimeout  # a ping from another key is not its ping
+    assert t.udp._ping_waiters == 0
+
+
 def _vectors():
     with open(TESTDATA) as f:
         return json.load(f)
