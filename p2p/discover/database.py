@@ -384,7 +384,13 @@ class NodeDB:
         return self.fetch_int64(node_item_key(id, ip, nodeDBDiscoverPing))
 
     def update_last_ping_received(self, id, ip, instance: float) -> None:
-        self.store_int64(node_item_key(id, ip, nodeDBDiscoverPing), int(instance))
+        key = node_item_key(id, ip, nodeDBDiscoverPing)
+        blob = put_varint(int(instance))
+        if self.lvl.get(key) == blob:
+            # Another ping within the same second: the same bytes are stored already, and a
+            # put (a journal write) per ping from a bonded flooder cost 5% of the node's CPU.
+            return
+        self.lvl.put(key, blob)
 
     def last_pong_received(self, id, ip) -> int:
         """Unix time of the last pong from the node at ``ip`` (0 if never)."""

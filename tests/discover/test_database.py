@@ -1,5 +1,6 @@
 """Tests for p2p.discover.database (twins of geth's database_test.go, plus extras)."""
 
+import ipaddress
 import os
 import random
 import threading
@@ -437,3 +438,39 @@ def test_local_seq(memdb):
     assert memdb.local_seq(id) == 0
     memdb.store_local_seq(id, 7)
     assert memdb.local_seq(id) == 7
+
+
+class _CountingLvl:
+    """A plyvel DB that counts puts (plyvel's own objects take no new attributes)."""
+
+    def __init__(self, lvl):
+        self.lvl = lvl
+        self.puts = 0
+
+    def get(self, key):
+        return self.lvl.get(key)
+
+    def put(self, key, value):
+        self.puts += 1
+        self.lvl.put(key, value)
+
+
+def test_last_ping_written_once_per_second(memdb):
+    # Python-only: a second ping within the same second stores nothing new, so it is
+    # not written again; a later second, or an earlier one, is.
+    id, ip = hid("1d"), ipaddress.ip_address("10.0.0.1")
+    memdb.lvl = counting = _CountingLvl(memdb.lvl)
+    try:
+        memdb.update_last_ping_received(id, ip, 1000.2)
+        memdb.update_last_ping_received(id, ip, 1000.9)
+        assert counting.puts == 1
+        assert memdb.last_ping_received(id, ip) == 1000
+        memdb.update_last_ping_received(id, ip, 1001.0)
+        memdb.update_last_ping_received(id, ip, 999.0)  # geth stores what it is given
+        assert counting.puts == 3
+        assert memdb.last_ping_received(id, ip) == 999
+        # Another address of the same ID has its own key.
+        memdb.update_last_ping_received(id, ipaddress.ip_address("10.0.0.2"), 999.0)
+        assert counting.puts == 4
+    finally:
+        memdb.lvl = counting.lvl
