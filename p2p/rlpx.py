@@ -446,15 +446,14 @@ class RLPx(MsgReadWriter):
         self.rw.snappy = their.version >= snappyProtocolVersion
         return their
 
-    def _go_send_hello(self, our) -> queue.Queue:
-        """Start writing our hello; returns the queue its result (None or the error) comes on.
+    def _go_send_hello(self, our):
+        """Start writing our hello; returns what its result (None or the error) comes from (``get``).
 
         Python-only: stands for geth's ``go func() { werr <- Send(...) }()``. A thread
         costs far more than a goroutine, and a fresh socket's send buffer always takes
         a hello, so the frame is offered to the socket without waiting first; only
         what it does not take now is left to a thread (``p2p.rlpx.doProtoHandshake``).
         """
-        werr: queue.Queue = queue.Queue(maxsize=1)
         rw, conn = self.rw, self.conn
         assert rw is not None, "hello before the encryption handshake"
         frame = _Written()
@@ -467,12 +466,11 @@ class RLPx(MsgReadWriter):
             data = frame.data
             sent = conn.send_nowait(data) if isinstance(conn, _SocketConn) else 0
         except Exception as e:  # handed to the reading side, like the write's own errors
-            werr.put(e)
-            return werr
+            return _Result(e)
         if sent == len(data):
             self._hello_written(our)
-            werr.put(None)
-            return werr
+            return _Result(None)
+        werr: queue.Queue = queue.Queue(maxsize=1)
 
         def write():
             try:
@@ -506,6 +504,19 @@ class RLPx(MsgReadWriter):
             log.trace("RLPx secrets derived", addr=addr_str(self.conn), id=sec.remote_id.hex()[:16],
                       initiator=dial is not None)
         return sec.remote_id
+
+
+class _Result:
+    """A result known at once, read like the queue a hello writer thread answers on
+    (Python-only: saves RLPx._go_send_hello a Queue when the socket took the hello)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+    def get(self):
+        return self.value
 
 
 class _Written:
