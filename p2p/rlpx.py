@@ -136,6 +136,9 @@ class _SocketConn:
         self.read_deadline = None
         self.write_deadline = None
         self._pollers = {}  # select.POLLIN / POLLOUT -> poll object, made on first wait
+        # The server's compute slots (enter/leave) while a handshake runs on this socket:
+        # a thread that holds one gives it back for every wait (see RLPx.set_wait_gate).
+        self.wait_gate = None
 
     def set_deadline(self, t):
         self.read_deadline = self.write_deadline = t
@@ -155,12 +158,18 @@ class _SocketConn:
         if p is None:
             p = self._pollers[event] = select.poll()
             p.register(self.sock, event)
-        if deadline is None:
-            p.poll()
-            return
-        left = deadline - time.monotonic()
-        if left <= 0 or not p.poll(left * 1000.0):
-            raise socket.timeout("rlpx: %s deadline exceeded" % what)
+        gate = self.wait_gate
+        held = gate is not None and gate.leave()
+        try:
+            if deadline is None:
+                p.poll()
+                return
+            left = deadline - time.monotonic()
+            if left <= 0 or not p.poll(left * 1000.0):
+                raise socket.timeout("rlpx: %s deadline exceeded" % what)
+        finally:
+            if held:
+                gate.enter()
 
     def _recv_into(self, mv) -> int:
         while True:
@@ -379,6 +388,16 @@ class RLPx(MsgReadWriter):
         self.frame_write_timeout = frame_write_timeout
         self.disc_write_timeout = disc_write_timeout
         self.conn.set_deadline(time.monotonic() + handshake_timeout)
+
+    def set_wait_gate(self, gate) -> None:
+        """Give ``gate`` (the server's compute slots, or None) back around every network wait.
+
+        Python-only (departure handshake-compute-slots in p2p/server.py): a thread that
+        holds one of ``gate``'s slots calls ``gate.leave()`` before it waits for the socket
+        and ``gate.enter()`` once the wait is over; other threads are not affected.
+        """
+        if isinstance(self.conn, _SocketConn):
+            self.conn.wait_gate = gate
 
     def read_msg(self) -> Msg:
         with self.rmu:

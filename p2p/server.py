@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import os
 import queue
 import socket
 import threading
@@ -401,6 +402,8 @@ class Server:
         self._aux_threads = set()  # dial tasks, inbound setups, peers
         self._pending_fds = set()  # connections inside the handshakes
         self._slots = None  # listen_loop's handshake slots (a queue of tokens)
+        # At most this many handshakes compute at once (departure handshake-compute-slots).
+        self._compute_slots = _ComputeSlots(os.cpu_count() or 1)
         self._own_dialer = None  # the TCPDialer start() made (stop() aborts its connects)
 
     def __getattr__(self, name):
@@ -985,10 +988,21 @@ class Server:
     def setup_conn(self, fd: socket.socket, flags: ConnFlag, dial_dest: Optional[Node]) -> Optional[BaseException]:
         """Run both handshakes on fd and add it as a peer; returns the error or None."""
         c = Conn(fd, self.new_transport(fd), flags, cont=_Reply(self.quit))
+        # departure: handshake-compute-slots: at most cpu_count() handshakes compute at once; a socket wait frees the slot
+        set_gate = getattr(c.transport, "set_wait_gate", None)
+        gate = self._compute_slots if set_gate is not None else None
         with self._aux_lock:
             self._pending_fds.add(fd)
         try:
-            err = self._setup_conn(c, flags, dial_dest)
+            if gate is not None:
+                set_gate(gate)
+                gate.enter()
+            try:
+                err = self._setup_conn(c, flags, dial_dest)
+            finally:
+                if gate is not None:
+                    gate.leave()
+                    set_gate(None)
         finally:
             with self._aux_lock:
                 self._pending_fds.discard(fd)
@@ -1129,6 +1143,38 @@ class _RemoteAddr:
         if self._text is None:
             self._text = addr_str(self._src)
         return self._text
+
+
+class _ComputeSlots:
+    """Slots for the handshakes that compute (Python-only, departure handshake-compute-slots).
+
+    Go runs at most GOMAXPROCS goroutines at once; Python threads all want the one
+    interpreter lock, which libsecp256k1's cffi calls and every socket call release:
+    with as many handshakes running as connections in flight, the lock moves between
+    them at each such call (a futex wake and a context switch each time). A handshake
+    holds a slot while it computes; the RLPx socket gives it back around each wait for
+    the network (``RLPx.set_wait_gate``), so silent and slow connections hold none.
+    ``leave`` in a thread without a slot does nothing (the hello writer shares the socket).
+    """
+
+    __slots__ = ("_sem", "_held")
+
+    def __init__(self, n: int):
+        self._sem = threading.Semaphore(n)
+        self._held = threading.local()
+
+    def enter(self) -> None:
+        self._sem.acquire()
+        self._held.slot = True
+
+    def leave(self) -> bool:
+        """Give this thread's slot back; False if it held none."""
+        held = self._held
+        if not getattr(held, "slot", False):
+            return False
+        held.slot = False
+        self._sem.release()
+        return True
 
 
 class _Counter:
