@@ -18,6 +18,19 @@ address that never ponged, the last ping): the expirer, run every
 ``nodeDBCleanupCycle``, removes the rest. The ping handler writes ``lastping`` only
 for bonded senders, so a sender that never answers leaves nothing here.
 
+Senders that do answer are bounded per address block, as the table bounds its
+entries per /24: at most ``nodeDBBondIPLimit`` distinct node IDs have per-address
+items (lastping, lastpong, findfail) in one IPv4 /24 (``nodeDBBondSubnet``) or one
+IPv6 /56 (``nodeDBBondSubnet6``). A write for a further ID in a full block is
+refused (the update methods return False) and stores nothing; LAN addresses
+(``netutil.is_lan``) are exempt unless ``nodeDBBondLimitLAN`` is set when the
+database is opened. The in-memory index behind it (block -> IDs with items there)
+is read from the database at open and kept in step by every write and deletion:
+it holds one entry per (ID, block) with items in the database, so at most
+``nodeDBBondIPLimit`` IDs per block (more only where a database written before the
+limit held more, until they expire) and never more entries than the database
+holds per-address items.
+
 An empty path gives an "in memory" database: a LevelDB in a temporary directory
 that is removed on close, so there is only one code path.
 
@@ -40,6 +53,7 @@ import plyvel
 from p2p import rlpcodec
 from p2p.discover.node import Node, NodeID, _to_ip
 from p2p.log import get_logger
+from p2p.netutil.net import is_lan
 
 __all__ = [
     "NodeDB", "new_node_db", "make_key", "split_key", "node_item_key", "split_node_item_key",
@@ -47,6 +61,7 @@ __all__ = [
     "nodeDBCleanupCycle", "nodeDBVersion", "nodeDBVersionKey", "nodeDBItemPrefix",
     "nodeDBDiscoverRoot", "nodeDBDiscoverPing", "nodeDBDiscoverPong", "nodeDBDiscoverFindFails",
     "nodeDBLocalPrefix", "nodeDBLocalSeq", "encode_node", "decode_node",
+    "nodeDBBondIPLimit", "nodeDBBondSubnet", "nodeDBBondSubnet6", "nodeDBBondLimitLAN",
 ]
 
 log = get_logger("p2p.discover")
@@ -54,6 +69,11 @@ log = get_logger("p2p.discover")
 nodeDBNilNodeID = NodeID()          # stands for "no node": its keys are the bare field
 nodeDBNodeExpiration = 24 * 3600.0  # seconds after which an unseen node is dropped
 nodeDBCleanupCycle = 3600.0         # seconds between runs of the expirer
+# departure: nodedb-bond-ip-limit: at most nodeDBBondIPLimit IDs with bond records per /24 (IPv6 /56)
+nodeDBBondIPLimit = 64    # IDs with per-address items per address block (the table keeps 10 per /24)
+nodeDBBondSubnet = 24     # IPv4 prefix length of a block
+nodeDBBondSubnet6 = 56    # IPv6 prefix length of a block: the usual delegation to one customer
+nodeDBBondLimitLAN = False  # True limits LAN addresses too (tests); read when a database is opened
 # departure: nodedb-per-ip: bookkeeping per ID and IP in geth 1.9's key layout, version bumped
 nodeDBVersion = 6  # 5 had the keys of geth 1.8 (per ID only); an old database is wiped
 
@@ -71,6 +91,9 @@ nodeDBLocalSeq = "seq"
 
 _ROOT_B = nodeDBDiscoverRoot.encode()
 _ID_LEN = 64
+# Offsets in a per-address key n:<id>:v4:<ip16>:<field>.
+_IP_START = len(nodeDBItemPrefix) + _ID_LEN + len(_ROOT_B) + 1
+_IP_END = _IP_START + 16
 
 
 # ---------------------------------------------------------------------------
@@ -224,6 +247,19 @@ def node_item_key(id, ip, field: str) -> bytes:
     return b":".join((make_key(id, nodeDBDiscoverRoot), _ip16(ip), field.encode()))
 
 
+_v4Mapped = b"\x00" * 10 + b"\xff\xff"
+
+
+def _bond_block(ip16: bytes, limit_lan: bool):
+    # Python-only, for the bond limit: the address block of a 16-byte address, or None
+    # for an exempt one (no address, or LAN unless limit_lan).
+    if ip16 == _zeroIP or (not limit_lan and is_lan(ip16)):
+        return None
+    if ip16[:12] == _v4Mapped:
+        return ip16[:12 + nodeDBBondSubnet // 8]
+    return ip16[:nodeDBBondSubnet6 // 8]
+
+
 def split_node_item_key(key: bytes):
     """Inverse of node_item_key: ``(NodeID, ip, field)``; ip and field are None/"" for a node key."""
     id, rest = split_key(key)
@@ -253,6 +289,12 @@ class NodeDB:
         self._expirer_thread = None
         self._quit = threading.Event()
         self._closed = False
+        # The bond limit: address block -> IDs with per-address items there.
+        self._bond_ip_limit = nodeDBBondIPLimit
+        self._bond_limit_lan = nodeDBBondLimitLAN
+        self._bonds = {}
+        self._bonds_lock = threading.Lock()  # held around every per-address write and deletion
+        self._index_bonds()
 
     # -- integers --------------------------------------------------------
 
@@ -271,6 +313,62 @@ class NodeDB:
 
     def store_int64(self, key: bytes, n: int) -> None:
         self.lvl.put(key, put_varint(int(n)))
+
+    # -- the bond limit (Python-only, for the per-address writes and deletions) --
+
+    def _index_bonds(self) -> None:
+        # Read the blocks of all per-address keys: the index starts as the database is.
+        with self.lvl.iterator(prefix=nodeDBItemPrefix, include_value=False) as it:
+            for key in it:
+                if len(key) > _IP_END and key[_IP_START - 1:_IP_START] == b":" \
+                        and key[_IP_START - 1 - len(_ROOT_B):_IP_START - 1] == _ROOT_B:
+                    block = _bond_block(key[_IP_START:_IP_END], self._bond_limit_lan)
+                    if block is not None:
+                        self._bonds.setdefault(block, set()).add(key[2:2 + _ID_LEN])
+
+    def _store_item(self, id, ip, field: str, blob: bytes) -> bool:
+        # A per-address write, refused (False, nothing written) for a new ID in a full block.
+        ip16 = _ip16(ip)
+        key = b":".join((make_key(id, nodeDBDiscoverRoot), ip16, field.encode()))
+        block = _bond_block(ip16, self._bond_limit_lan)
+        if block is None:
+            self.lvl.put(key, blob)
+            return True
+        id = bytes(id)
+        with self._bonds_lock:
+            ids = self._bonds.get(block)
+            if ids is not None and id not in ids and len(ids) >= self._bond_ip_limit:
+                return False
+            self.lvl.put(key, blob)
+            if ids is None:
+                self._bonds[block] = {id}
+            else:
+                ids.add(id)
+        return True
+
+    def _unindex_bonds(self, id: bytes, blocks: set) -> None:
+        # After a deletion of id's items in blocks (bonds lock held): drop id from the
+        # blocks where none of its per-address items is left.
+        if not blocks:
+            return
+        left = set()
+        with self.lvl.iterator(prefix=make_key(id, nodeDBDiscoverRoot + ":"), include_value=False) as it:
+            for key in it:
+                if len(key) > _IP_END:
+                    left.add(_bond_block(key[_IP_START:_IP_END], self._bond_limit_lan))
+        for block in blocks - left:
+            ids = self._bonds.get(block)
+            if ids is not None:
+                ids.discard(id)
+                if not ids:
+                    del self._bonds[block]
+
+    def _key_block(self, key: bytes):
+        # The block of a per-address key, None for other keys and exempt addresses.
+        _, ip, _ = split_node_item_key(key)
+        if ip is None:
+            return None
+        return _bond_block(key[_IP_START:_IP_END], self._bond_limit_lan)
 
     # -- nodes -----------------------------------------------------------
 
@@ -295,10 +393,16 @@ class NodeDB:
     def delete_node(self, id) -> None:
         """Delete every entry of a node."""
         prefix = make_key(id, "")
-        with self.lvl.write_batch() as wb:
-            with self.lvl.iterator(prefix=prefix, include_value=False) as it:
-                for key in it:
-                    wb.delete(key)
+        blocks = set()
+        with self._bonds_lock:
+            with self.lvl.write_batch() as wb:
+                with self.lvl.iterator(prefix=prefix, include_value=False) as it:
+                    for key in it:
+                        wb.delete(key)
+                        block = self._key_block(key)
+                        if block is not None:
+                            blocks.add(block)
+            self._unindex_bonds(bytes(id), blocks)
 
     # -- expiry ----------------------------------------------------------
 
@@ -363,19 +467,25 @@ class NodeDB:
             drop_all = youngest_ping <= threshold
         if id == self.self:
             drop_all = True
-        with self.lvl.write_batch() as wb:
-            for key, _ in items:
-                if drop_all:
+        blocks = set()
+        with self._bonds_lock:
+            with self.lvl.write_batch() as wb:
+                for key, _ in items:
+                    _, ip, _ = split_node_item_key(key)
+                    if not drop_all:
+                        if ip is None:
+                            continue  # the node record stays with the node
+                        t = pongs.get(ip)
+                        if t is None:
+                            t = pings.get(ip, 0)
+                        if t > threshold:
+                            continue
                     wb.delete(key)
-                    continue
-                _, ip, _ = split_node_item_key(key)
-                if ip is None:
-                    continue  # the node record stays with the node
-                t = pongs.get(ip)
-                if t is None:
-                    t = pings.get(ip, 0)
-                if t <= threshold:
-                    wb.delete(key)
+                    if ip is not None:
+                        block = _bond_block(key[_IP_START:_IP_END], self._bond_limit_lan)
+                        if block is not None:
+                            blocks.add(block)
+            self._unindex_bonds(id, blocks)
 
     # -- bookkeeping -----------------------------------------------------
 
@@ -383,14 +493,15 @@ class NodeDB:
         """Unix time of the last ping from the node at ``ip`` (0 if never)."""
         return self.fetch_int64(node_item_key(id, ip, nodeDBDiscoverPing))
 
-    def update_last_ping_received(self, id, ip, instance: float) -> None:
+    def update_last_ping_received(self, id, ip, instance: float) -> bool:
+        """Store the time of a ping; False (nothing stored) if ip's block is full of other IDs."""
         key = node_item_key(id, ip, nodeDBDiscoverPing)
         blob = put_varint(int(instance))
         if self.lvl.get(key) == blob:
             # Another ping within the same second: the same bytes are stored already, and a
             # put (a journal write) per ping from a bonded flooder cost 5% of the node's CPU.
-            return
-        self.lvl.put(key, blob)
+            return True
+        return self._store_item(id, ip, nodeDBDiscoverPing, blob)
 
     def last_pong_received(self, id, ip) -> int:
         """Unix time of the last pong from the node at ``ip`` (0 if never)."""
@@ -402,15 +513,17 @@ class NodeDB:
             now = time.time()
         return now - self.last_pong_received(id, ip) < nodeDBNodeExpiration
 
-    def update_last_pong_received(self, id, ip, instance: float) -> None:
-        self.store_int64(node_item_key(id, ip, nodeDBDiscoverPong), int(instance))
+    def update_last_pong_received(self, id, ip, instance: float) -> bool:
+        """Store the time of a pong; False (nothing stored) if ip's block is full of other IDs."""
+        return self._store_item(id, ip, nodeDBDiscoverPong, put_varint(int(instance)))
 
     def find_fails(self, id, ip) -> int:
         """Number of findnode requests the node at ``ip`` failed to answer in a row."""
         return self.fetch_int64(node_item_key(id, ip, nodeDBDiscoverFindFails))
 
-    def update_find_fails(self, id, ip, fails: int) -> None:
-        self.store_int64(node_item_key(id, ip, nodeDBDiscoverFindFails), fails)
+    def update_find_fails(self, id, ip, fails: int) -> bool:
+        """Store the failure count; False (nothing stored) if ip's block is full of other IDs."""
+        return self._store_item(id, ip, nodeDBDiscoverFindFails, put_varint(int(fails)))
 
     def local_seq(self, id) -> int:
         """The stored sequence number of our own record (0 if none); geth 1.9's localSeq."""

@@ -822,8 +822,9 @@ class UDP:
         def bonded():
             # The sender answered from its address: its ping (at ping_time) now counts,
             # so that our findnode/ENR requests to it need no ping first.
-            self.tab.db.update_last_ping_received(from_id, from_ip, ping_time)
-            self.tab.add_through_ping(n)
+            # departure: nodedb-bond-ip-limit: a bond beyond the limit of its address block is not recorded
+            if self.tab.db.update_last_ping_received(from_id, from_ip, ping_time):
+                self.tab.add_through_ping(n)
 
         def done():
             with self._pingbacks_lock:

@@ -11,6 +11,7 @@ import pytest
 import rlp
 from hypothesis import given, settings, strategies as st
 
+from p2p.discover import database
 from p2p.discover.database import (
     decode_node, encode_node, make_key, new_node_db, nodeDBNodeExpiration,
     nodeDBVersion, put_varint, split_key, varint,
@@ -45,6 +46,19 @@ def memdb():
     db = new_node_db("", nodeDBVersion, NodeID())
     yield db
     db.close()
+
+
+@pytest.fixture
+def memdb_factory():
+    """Opens in-memory databases (under the knobs set at the time), closed at the end."""
+    dbs = []
+
+    def open_db():
+        dbs.append(new_node_db("", nodeDBVersion, NodeID()))
+        return dbs[-1]
+    yield open_db
+    for db in dbs:
+        db.close()
 
 
 def test_node_db_int64(memdb):
@@ -474,3 +488,149 @@ def test_last_ping_written_once_per_second(memdb):
         assert counting.puts == 4
     finally:
         memdb.lvl = counting.lvl
+
+
+# -- the bond limit per address block (departure nodedb-bond-ip-limit) ------------------
+
+LIMIT = 4
+
+
+def _ids(n, seed=0):
+    rng = random.Random(seed)
+    return [NodeID(rng.getrandbits(512).to_bytes(64, "big")) for _ in range(n)]
+
+
+@pytest.fixture
+def limited(monkeypatch):
+    """A small limit; the databases opened under it see it (it is read at open)."""
+    monkeypatch.setattr(database, "nodeDBBondIPLimit", LIMIT)
+    return LIMIT
+
+
+def _stored_ids(db):
+    return {key[2:66] for key in db.lvl.iterator(prefix=b"n:", include_value=False)}
+
+
+def test_bond_limit_per_ipv4_slash24(limited, memdb_factory):
+    """At most LIMIT IDs get per-address items in one /24: further IDs' ping, pong and
+    findfail writes return False and store nothing; the admitted IDs keep writing (at
+    other addresses of the /24 too); another /24 has its own LIMIT."""
+    db = memdb_factory()
+    ids = _ids(LIMIT + 3)
+    now = int(time.time())
+    for i, id in enumerate(ids[:LIMIT]):
+        assert db.update_last_pong_received(id, "203.0.113.%d" % i, now)
+    for id in ids[LIMIT:]:
+        assert not db.update_last_pong_received(id, "203.0.113.200", now)
+        assert not db.update_last_ping_received(id, "203.0.113.200", now)
+        assert not db.update_find_fails(id, "203.0.113.200", 1)
+        assert not db.has_bond(id, "203.0.113.200")
+    assert _stored_ids(db) == {bytes(id) for id in ids[:LIMIT]}
+    # Admitted IDs are not limited: updates, and another address in the same /24.
+    assert db.update_last_ping_received(ids[0], "203.0.113.0", now + 1)
+    assert db.update_last_pong_received(ids[0], "203.0.113.99", now + 1)
+    assert db.update_find_fails(ids[1], "203.0.113.1", 2)
+    assert db.has_bond(ids[0], "203.0.113.99")
+    # Another /24 (and the same IDs there) is counted apart.
+    for id in ids[LIMIT:]:
+        assert db.update_last_pong_received(id, "203.0.114.1", now)
+    assert db.has_bond(ids[LIMIT], "203.0.114.1")
+    assert not db.has_bond(ids[LIMIT], "203.0.113.1")
+
+
+def test_bond_limit_ipv6_slash56(limited, memdb_factory):
+    """IPv6 addresses are limited per /56: two /64s of one /56 share the limit,
+    the next /56 has its own."""
+    db = memdb_factory()
+    ids = _ids(LIMIT + 1)
+    now = int(time.time())
+    for i, id in enumerate(ids[:LIMIT]):
+        assert db.update_last_pong_received(id, "2001:db8:0:%x::1" % i, now)  # 4 /64s of 2001:db8::/56
+    assert not db.update_last_pong_received(ids[LIMIT], "2001:db8:0:ff::1", now)
+    assert db.update_last_pong_received(ids[LIMIT], "2001:db8:0:100::1", now)  # the next /56
+
+
+def test_bond_limit_exempts_lan(limited, monkeypatch, memdb_factory):
+    """LAN and loopback addresses are not limited (as the table's IP limits), unless
+    nodeDBBondLimitLAN is set when the database is opened."""
+    ids = _ids(LIMIT + 2)
+    now = int(time.time())
+    db = memdb_factory()
+    for id in ids:
+        assert db.update_last_pong_received(id, "127.0.0.1", now)
+        assert db.update_last_pong_received(id, "192.168.1.7", now)
+    assert db._bonds == {}
+    monkeypatch.setattr(database, "nodeDBBondLimitLAN", True)
+    db = memdb_factory()
+    assert [db.update_last_pong_received(id, "127.0.0.1", now) for id in ids] == \
+        [True] * LIMIT + [False] * 2
+
+
+def test_bond_limit_index_rebuilt_at_open(limited, tmp_path):
+    """A reopened database reads its blocks back: the limit still holds for new IDs,
+    admitted IDs still write; entries of LAN and addressless nodes are not indexed."""
+    path = str(tmp_path / "db")
+    ids = _ids(LIMIT + 1)
+    now = int(time.time())
+    db = new_node_db(path, nodeDBVersion, NodeID())
+    try:
+        for id in ids[:LIMIT]:
+            assert db.update_last_pong_received(id, "198.51.100.1", now)
+            db.update_node(new_node(id, ipaddress.ip_address("198.51.100.1"), 30303, 30303))
+        db.update_last_pong_received(ids[LIMIT], "10.0.0.1", now)
+        db.update_last_pong_received(ids[LIMIT], None, now)
+        db.store_local_seq(ids[0], 5)
+        before = {k: set(v) for k, v in db._bonds.items()}
+    finally:
+        db.close()
+    db = new_node_db(path, nodeDBVersion, NodeID())
+    try:
+        assert db._bonds == before
+        assert list(db._bonds.values()) == [{bytes(id) for id in ids[:LIMIT]}]
+        assert not db.update_last_ping_received(ids[LIMIT], "198.51.100.2", now)
+        assert db.update_last_ping_received(ids[0], "198.51.100.2", now)
+    finally:
+        db.close()
+
+
+def test_bond_limit_freed_by_expiry_and_delete(limited, memdb_factory):
+    """The expirer's and delete_node's deletions free their IDs' places; an ID keeps
+    its place while it has an item left in the block (a second address there)."""
+    db = memdb_factory()
+    ids = _ids(LIMIT + 2)
+    now = int(time.time())
+    old = now - nodeDBNodeExpiration - 60
+    assert db.update_last_pong_received(ids[0], "203.0.113.1", old)
+    assert db.update_last_pong_received(ids[1], "203.0.113.2", old)
+    assert db.update_last_pong_received(ids[1], "203.0.113.3", now)  # keeps ids[1] in
+    for id in ids[2:LIMIT]:
+        assert db.update_last_pong_received(id, "203.0.113.4", now)
+    assert not db.update_last_pong_received(ids[LIMIT], "203.0.113.9", now)
+    db.expire_nodes(now=now)
+    assert db.last_pong_received(ids[1], "203.0.113.2") == 0
+    assert db.has_bond(ids[1], "203.0.113.3")
+    assert db.update_last_pong_received(ids[LIMIT], "203.0.113.9", now)  # ids[0]'s place
+    assert not db.update_last_pong_received(ids[LIMIT + 1], "203.0.113.9", now)
+    db.delete_node(ids[1])
+    assert db.update_last_pong_received(ids[LIMIT + 1], "203.0.113.9", now)  # ids[1]'s place
+    db.expire_nodes(now=now + 2 * nodeDBNodeExpiration)
+    assert db._bonds == {} and _stored_ids(db) == set()
+
+
+def test_bond_limit_concurrent_writers(limited, memdb_factory):
+    """Writers on several threads never get more than LIMIT IDs into a block."""
+    db = memdb_factory()
+    ids = _ids(40)
+    now = int(time.time())
+    results = []
+
+    def write(chunk):
+        results.extend(db.update_last_pong_received(id, "203.0.113.1", now) for id in chunk)
+
+    threads = [threading.Thread(target=write, args=(ids[i::4],), name="test.write") for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count(True) == LIMIT
+    assert len(_stored_ids(db)) == LIMIT

@@ -40,6 +40,7 @@ import tracemalloc
 
 
 from p2p import crypto
+from p2p.discover import database
 from p2p.discover import udp as udpmod
 from p2p.discover.database import (
     make_key, new_node_db, nodeDBItemPrefix, nodeDBNodeExpiration, nodeDBVersion,
@@ -70,10 +71,10 @@ BOUNDED_THREADS = {"discover.Table.doRefresh", "discover.Table.findnode", "disco
 MAX_NEW_THREADS = 2 * 7  # the node under test and the honest node
 
 
-def start_node(db_path: str, key=None, **cfg):
-    """A discovery node on 127.0.0.1 with its database at ``db_path``."""
+def start_node(db_path: str, key=None, host="127.0.0.1", **cfg):
+    """A discovery node on ``host`` (loopback) with its database at ``db_path``."""
     key = key or crypto.generate_key()
-    tab = udpmod.listen_udp(udpmod.UDPConn.listen("127.0.0.1", 0),
+    tab = udpmod.listen_udp(udpmod.UDPConn.listen(host, 0),
                             udpmod.Config(private_key=key, node_db_path=db_path, **cfg))
     tab.net.check_clock_drift = lambda: None  # never ask an NTP server from a test
     assert tab.init_done.wait(WAIT)
@@ -365,6 +366,90 @@ def test_ping_only_identities_expire(crypto_backend, tmp_path):
         honest.close()
 
 
+BOND_LIMIT = 16  # nodeDBBondIPLimit in the bond limit test
+
+
+def bonded_ids(db, ids) -> set:
+    """Which of ``ids`` have any item in the database."""
+    return {id for id in ids if db_usage(db, [id])[0]}
+
+
+def test_answering_flood_is_limited_per_block(crypto_backend, tmp_path, monkeypatch):
+    """FLOOD_IDS fresh keys on 127.0.0.1 that all answer the node's pings back, with the
+    LAN exemption off and a bond limit of BOND_LIMIT: only BOND_LIMIT of them leave items
+    (lastping and lastpong); the others get their pongs and pings back but stay unbonded,
+    out of the table, and their findnode goes unanswered. An honest node on 127.0.1.1
+    (another /24) bonds and is served meanwhile. After a restart the limit still holds
+    (the index is read back from the database); the expirer frees the places. On old
+    main every key left its two items (600 items, 60,000 bytes)."""
+    monkeypatch.setattr(database, "nodeDBBondIPLimit", BOND_LIMIT)
+    monkeypatch.setattr(database, "nodeDBBondLimitLAN", True)
+    path = str(tmp_path / "nodes")
+    key = crypto.generate_key()
+    node = start_node(path, key)
+    honest = start_node("", host="127.0.1.1")
+    flooder = AnsweringFlooder(node, FLOOD_IDS)
+    late = None
+    try:
+        added = []
+        node.node_added_hook = added.append
+        flooder.flood()
+        pings_back_done(node)
+        assert flooder.pings_back >= FLOOD_IDS  # every key was pinged back, and answered
+        kept = bonded_ids(node.db, flooder.ids)
+        items, size = db_usage(node.db, flooder.ids)
+        print("\nanswering flood of %d identities, limit %d: %d bonded, %d items, %d bytes"
+              % (FLOOD_IDS, BOND_LIMIT, len(kept), items, size))
+        assert len(kept) == BOND_LIMIT and items == 2 * BOND_LIMIT
+        assert {n.id for n in added} <= kept  # the refused ones did not enter the table
+
+        # A refused key is answered but unbonded: its findnode gets no neighbors.
+        late = RemoteNode(node)
+        late.ping()
+        while True:
+            p, ph = late.recv()
+            if isinstance(p, Ping):  # the ping back: answer it, as an honest node does
+                late.send(pongPacket, Pong(late.endpoint(), ph, int(time.time()) + 20))
+                break
+        late.send(udpmod.findnodePacket, Findnode(late.id, int(time.time()) + 20))
+        assert not any(isinstance(p, Neighbors) for p, _ in late.sentinel())
+        assert db_usage(node.db, [late.id]) == (0, 0)
+
+        # Another /24 has its own places: the honest node bonds and is served.
+        bond_honest(node, honest)
+        h = honest.self()
+        assert str(h.ip) == "127.0.1.1"
+        assert node.db.has_bond(h.id, h.ip) and node.db.last_ping_received(h.id, h.ip) > 0
+    finally:
+        if late is not None:
+            late.close()
+        flooder.close()
+        node.close()
+        honest.close()
+
+    # After a restart the index is read back: new keys on 127.0.0.1 stay refused...
+    node = start_node(path, key)
+    more = AnsweringFlooder(node, 5)
+    again = None
+    try:
+        more.flood()
+        pings_back_done(node)
+        assert bonded_ids(node.db, more.ids) == set()
+        assert bonded_ids(node.db, flooder.ids) == kept
+        # ...until the expirer has removed the old bonds.
+        node.db.expire_nodes(now=time.time() + 2 * nodeDBNodeExpiration)
+        assert db_usage(node.db) == (0, 0)
+        again = AnsweringFlooder(node, 5)
+        again.flood()
+        pings_back_done(node)
+        assert bonded_ids(node.db, again.ids) == set(again.ids)
+    finally:
+        more.close()
+        if again is not None:
+            again.close()
+        node.close()
+
+
 def _count(peer, cls):
     # How many packets of type cls the node sent to peer (a test_conformance.RemoteNode).
     return sum(isinstance(p, cls) for p, _, _ in peer.received)
@@ -441,7 +526,11 @@ def main(argv=None) -> int:
     ap.add_argument("--ids", type=int, default=10000, help="fresh identities in the flood")
     ap.add_argument("--answer", action="store_true",
                     help="the identities answer the pings back (bond), as honest nodes do")
+    ap.add_argument("--lan-exempt", action="store_true",
+                    help="exempt loopback from the bond limit per address block, as LAN addresses "
+                         "are by default (without it the flood stands for one public address)")
     args = ap.parse_args(argv)
+    database.nodeDBBondLimitLAN = not args.lan_exempt
     with tempfile.TemporaryDirectory(prefix="nodedb-flood-") as tmp:
         path = os.path.join(tmp, "nodes")
         node = start_node(path)
@@ -474,7 +563,10 @@ def main(argv=None) -> int:
     print("after expire_nodes(now + 2 x %.0f s): %d items, %d bytes" % (
         nodeDBNodeExpiration, expired_items, expired_size))
     print("threads %d -> %d" % (threads_before, threads_after))
-    limit = 2 * args.ids if args.answer else MAX_FLOOD_ITEMS * args.ids
+    if args.answer:
+        limit = 2 * (args.ids if args.lan_exempt else min(args.ids, database.nodeDBBondIPLimit))
+    else:
+        limit = MAX_FLOOD_ITEMS * args.ids
     ok = items <= limit and expired_items == 0 and threads_after == threads_before
     print("OK" if ok else "FAIL")
     return 0 if ok else 1
