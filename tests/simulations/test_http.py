@@ -193,7 +193,7 @@ class TestAPI:
                     if ev is None:
                         return
                     notifier.notify(rpc_sub.id, ev)
-            except rpc.ErrClientQuit:
+            except rpc.ClientQuitError:
                 return
             finally:
                 sub.unsubscribe()
